@@ -1,0 +1,40 @@
+/**
+ * The two seams between the device and the operating system: the TUN device (inner IP packets)
+ * and the bind (outer UDP datagrams). src/tun implements them over the native addon; memory
+ * implementations serve tests. The driver is the only user.
+ */
+import type { Endpoint } from './ip.js';
+
+export interface TunDevice {
+  /** The interface name the kernel gave the device. */
+  readonly name: string;
+  /** The link's current MTU; the driver re-reads it on every tick to follow `ip link set mtu`. */
+  mtu(): number;
+  /**
+   * Starts reading. `onPackets` gets every batch of packets read in one wake-up; the buffers are
+   * only valid during the call (they are reused). `onClose` is called once if the device goes
+   * away (link deleted, fd error), with a reason for the log.
+   */
+  start(onPackets: (packets: readonly Uint8Array[]) => void, onClose: (reason: string) => void): void;
+  /** Writes packets to the kernel; returns how many were written (the rest were dropped). */
+  write(packets: readonly Uint8Array[]): number;
+  close(): void;
+}
+
+export interface Bind {
+  /**
+   * Opens the IPv4 and IPv6 UDP sockets on `port` (0 = the kernel picks one; IPv6 is skipped
+   * when the host has no IPv6) and returns the port actually bound. Throws WgError('ERR_IN_USE')
+   * when the port is taken. `onDatagrams` gets batches; buffers are only valid during the call,
+   * `sources[i]` is the sender of `datagrams[i]` (endpoint objects may be reused across calls).
+   */
+  open(
+    port: number,
+    onDatagrams: (datagrams: readonly Uint8Array[], sources: readonly Endpoint[]) => void,
+  ): number;
+  /** Applies SO_MARK to the sockets (0 clears it). */
+  setMark(mark: number): void;
+  /** Sends datagrams to one endpoint; returns how many were sent. */
+  send(datagrams: readonly Uint8Array[], to: Endpoint): number;
+  close(): void;
+}
