@@ -1,0 +1,168 @@
+/**
+ * ChaCha20-Poly1305 (RFC 8439) for transport data and handshake fields, behind one interface
+ * with two backends: node:crypto (OpenSSL) and @noble/ciphers (portable, pure JS). The nonce is
+ * WireGuard's: 4 zero bytes then the 64-bit little-endian counter. XChaCha20-Poly1305 (cookie
+ * replies only) uses noble.
+ *
+ * Both backends write into a caller-supplied buffer, so the data path can seal and open into
+ * preallocated memory.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { AEAD_TAG_SIZE } from '../constants.js';
+
+export interface Aead {
+  readonly name: 'node' | 'noble';
+  /** As `seal`, with an explicit 12-byte nonce (for RFC 8439 vectors). */
+  sealWithNonce(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): number;
+  /** As `open`, with an explicit 12-byte nonce. */
+  openWithNonce(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): number;
+  /**
+   * Encrypts `plaintext` with nonce `counter` and writes ciphertext ‖ tag to `dst` at
+   * `dstOffset`. Returns the number of bytes written (plaintext.length + 16).
+   */
+  seal(
+    key: Uint8Array,
+    counter: number,
+    plaintext: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): number;
+  /**
+   * Decrypts ciphertext ‖ tag into `dst` at `dstOffset`; returns the plaintext length, or -1
+   * when authentication fails (nothing useful is left in dst then).
+   */
+  open(
+    key: Uint8Array,
+    counter: number,
+    sealed: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): number;
+}
+
+const nonceBuf = new Uint8Array(12);
+const nonceView = new DataView(nonceBuf.buffer);
+
+/** Fills the shared 12-byte nonce for `counter` (< 2^53). Used synchronously only. */
+function nonceFor(counter: number): Uint8Array {
+  nonceView.setUint32(4, counter >>> 0, true);
+  nonceView.setUint32(8, Math.floor(counter / 0x1_0000_0000), true);
+  return nonceBuf;
+}
+
+export const nodeAead: Aead = {
+  name: 'node',
+  seal(key, counter, plaintext, ad, dst, dstOffset) {
+    return this.sealWithNonce(key, nonceFor(counter), plaintext, ad, dst, dstOffset);
+  },
+  open(key, counter, sealed, ad, dst, dstOffset) {
+    return this.openWithNonce(key, nonceFor(counter), sealed, ad, dst, dstOffset);
+  },
+  sealWithNonce(key, nonce, plaintext, ad, dst, dstOffset) {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, {
+      authTagLength: AEAD_TAG_SIZE,
+    });
+    if (ad && ad.length > 0) c.setAAD(ad, { plaintextLength: plaintext.length });
+    const body = c.update(plaintext);
+    c.final();
+    dst.set(body, dstOffset);
+    dst.set(c.getAuthTag(), dstOffset + plaintext.length);
+    return plaintext.length + AEAD_TAG_SIZE;
+  },
+  openWithNonce(key, nonce, sealed, ad, dst, dstOffset) {
+    const n = sealed.length - AEAD_TAG_SIZE;
+    if (n < 0) return -1;
+    const d = createDecipheriv('chacha20-poly1305', key, nonce, {
+      authTagLength: AEAD_TAG_SIZE,
+    });
+    d.setAuthTag(sealed.subarray(n));
+    if (ad && ad.length > 0) d.setAAD(ad, { plaintextLength: n });
+    const body = d.update(sealed.subarray(0, n));
+    try {
+      d.final();
+    } catch {
+      return -1;
+    }
+    dst.set(body, dstOffset);
+    return n;
+  },
+};
+
+const EMPTY = new Uint8Array(0);
+
+export const nobleAead: Aead = {
+  name: 'noble',
+  seal(key, counter, plaintext, ad, dst, dstOffset) {
+    return this.sealWithNonce(key, nonceFor(counter), plaintext, ad, dst, dstOffset);
+  },
+  open(key, counter, sealed, ad, dst, dstOffset) {
+    return this.openWithNonce(key, nonceFor(counter), sealed, ad, dst, dstOffset);
+  },
+  sealWithNonce(key, nonce, plaintext, ad, dst, dstOffset) {
+    const len = plaintext.length + AEAD_TAG_SIZE;
+    const out = dst.subarray(dstOffset, dstOffset + len);
+    chacha20poly1305(key, nonce, ad ?? EMPTY).encrypt(plaintext, out);
+    return len;
+  },
+  openWithNonce(key, nonce, sealed, ad, dst, dstOffset) {
+    const n = sealed.length - AEAD_TAG_SIZE;
+    if (n < 0) return -1;
+    try {
+      const out = dst.subarray(dstOffset, dstOffset + n);
+      chacha20poly1305(key, nonce, ad ?? EMPTY).decrypt(sealed, out);
+    } catch {
+      return -1;
+    }
+    return n;
+  },
+};
+
+/** Picks a backend by name: `WG_TS_CRYPTO=node|noble` overrides the default (node). */
+export function aeadByName(name: string | undefined): Aead {
+  if (name === undefined || name === '' || name === 'node') return nodeAead;
+  if (name === 'noble') return nobleAead;
+  throw new RangeError(`unknown crypto backend "${name}" (expected node or noble)`);
+}
+
+/** AEAD with a freshly allocated result; for handshake fields, where speed does not matter. */
+export function seal(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  const out = new Uint8Array(plaintext.length + AEAD_TAG_SIZE);
+  nodeAead.seal(key, counter, plaintext, ad, out, 0);
+  return out;
+}
+
+export function open(key: Uint8Array, counter: number, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  if (sealed.length < AEAD_TAG_SIZE) return null;
+  const out = new Uint8Array(sealed.length - AEAD_TAG_SIZE);
+  return nodeAead.open(key, counter, sealed, ad, out, 0) < 0 ? null : out;
+}
+
+/** XChaCha20-Poly1305 with a 24-byte nonce (cookie replies). */
+export function xseal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+export function xopen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  try {
+    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * mac1, mac2 and cookie replies (whitepaper §5.4.4 and §5.4.7, PROTOCOL.md §4).
+ *
+ * mac1 = MAC(HASH("mac1----" ‖ receiver's public key), message up to mac1): proves the sender
+ * knows whom it talks to; always checked before any DH. mac2 = MAC(cookie, message up to mac2):
+ * proves, under load, that the sender can receive at its source address. A cookie is
+ * MAC(secret, source address), with a secret that changes every two minutes.
+ */
+import { COOKIE_REFRESH_TIME_MS, COOKIE_SEND_MAX_AGE_MS } from '../constants.js';
+import { equal, hash, isZero, mac } from './crypto.js';
+import { xopen, xseal } from './aead.js';
+import { CookieReply, writeU32 } from './messages.js';
+
+const enc = new TextEncoder();
+const LABEL_MAC1 = enc.encode('mac1----');
+const LABEL_COOKIE = enc.encode('cookie--');
+
+export function mac1Key(publicKey: Uint8Array): Uint8Array {
+  return hash(LABEL_MAC1, publicKey);
+}
+
+export function cookieKey(publicKey: Uint8Array): Uint8Array {
+  return hash(LABEL_COOKIE, publicKey);
+}
+
+/** Responder side: validates mac1/mac2 on handshake messages and makes cookie replies. */
+export class CookieChecker {
+  private mac1Key: Uint8Array;
+  private encryptionKey: Uint8Array;
+  private secret: Uint8Array = new Uint8Array(32);
+  private secretSetAt = -Infinity;
+
+  constructor(localPublicKey: Uint8Array) {
+    this.mac1Key = mac1Key(localPublicKey);
+    this.encryptionKey = cookieKey(localPublicKey);
+  }
+
+  /** mac1 of a whole handshake message (its last 32 bytes are mac1 ‖ mac2). */
+  checkMac1(msg: Uint8Array): boolean {
+    const m1 = msg.length - 32;
+    return equal(mac(this.mac1Key, msg.subarray(0, m1)), msg.subarray(m1, m1 + 16));
+  }
+
+  /** mac2 against the cookie this source would have been given; false once the secret is stale. */
+  checkMac2(msg: Uint8Array, source: Uint8Array, nowMs: number): boolean {
+    if (nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) return false;
+    const m2 = msg.length - 16;
+    const cookie = mac(this.secret, source);
+    return equal(mac(cookie, msg.subarray(0, m2)), msg.subarray(m2));
+  }
+
+  /**
+   * A cookie reply to `msg` (an initiation or response, already known to carry a valid mac1)
+   * whose sender index is `senderIndex`, for `source` (address ‖ port bytes).
+   */
+  createReply(
+    msg: Uint8Array,
+    senderIndex: number,
+    source: Uint8Array,
+    nowMs: number,
+    randomBytes: (n: number) => Uint8Array,
+  ): Uint8Array {
+    if (nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) {
+      this.secret = randomBytes(32);
+      this.secretSetAt = nowMs;
+    }
+    const cookie = mac(this.secret, source);
+    const reply = new Uint8Array(CookieReply.size);
+    writeU32(reply, 0, 3);
+    writeU32(reply, CookieReply.receiver, senderIndex);
+    const nonce = randomBytes(24);
+    reply.set(nonce, CookieReply.nonce);
+    const m1 = msg.length - 32;
+    const sealed = xseal(this.encryptionKey, nonce, cookie, msg.subarray(m1, m1 + 16));
+    reply.set(sealed, CookieReply.cookie);
+    return reply;
+  }
+}
+
+/** Initiator side (per peer): stamps macs on outgoing messages and consumes cookie replies. */
+export class CookieGenerator {
+  private mac1Key: Uint8Array;
+  private decryptionKey: Uint8Array;
+  private cookie: Uint8Array | null = null;
+  private cookieAt = -Infinity;
+  private lastMac1: Uint8Array | null = null;
+
+  constructor(remotePublicKey: Uint8Array) {
+    this.mac1Key = mac1Key(remotePublicKey);
+    this.decryptionKey = cookieKey(remotePublicKey);
+  }
+
+  /** Writes mac1 and mac2 into the last 32 bytes of `msg`. */
+  addMacs(msg: Uint8Array, nowMs: number): void {
+    const m1 = msg.length - 32;
+    const m2 = msg.length - 16;
+    const m1v = mac(this.mac1Key, msg.subarray(0, m1));
+    msg.set(m1v, m1);
+    this.lastMac1 = m1v;
+    if (this.cookie && nowMs - this.cookieAt < COOKIE_SEND_MAX_AGE_MS) {
+      msg.set(mac(this.cookie, msg.subarray(0, m2)), m2);
+    } else {
+      msg.fill(0, m2);
+    }
+  }
+
+  /** Decrypts a cookie reply for the last message we sent; true when a cookie was stored. */
+  consumeReply(reply: Uint8Array, nowMs: number): boolean {
+    if (!this.lastMac1) return false;
+    const cookie = xopen(
+      this.decryptionKey,
+      reply.subarray(CookieReply.nonce, CookieReply.nonce + 24),
+      reply.subarray(CookieReply.cookie, CookieReply.size),
+      this.lastMac1,
+    );
+    if (!cookie || isZero(cookie)) return false;
+    this.cookie = cookie;
+    this.cookieAt = nowMs;
+    // One cookie per mac1 sent, as the kernel does: a replayed reply changes nothing.
+    this.lastMac1 = null;
+    return true;
+  }
+}
