@@ -27,9 +27,12 @@ export const PADDING_MULTIPLE = 16;
 // Implementation.
 export const UNDER_LOAD_AFTER_TIME_MS = 1_000;
 export const INITIATIONS_PER_SECOND = 50;
-export const HANDSHAKE_QUEUE_SIZE = 1024;
-/** Under load when at least this many handshake messages are pending in one processing round. */
-export const UNDER_LOAD_QUEUE_THRESHOLD = HANDSHAKE_QUEUE_SIZE / 8;
+/**
+ * wireguard-go is under load when its handshake queue holds 1/8 of 1024 entries. Handshakes here
+ * are processed synchronously, so there is no queue to measure: the device is under load when
+ * more than this many handshake messages arrived in the last second (boringtun uses 100/s).
+ */
+export const UNDER_LOAD_HANDSHAKES_PER_SECOND = 128;
 export const RATE_LIMIT_PACKETS_PER_SECOND = 20;
 export const RATE_LIMIT_BURST = 5;
 export const STAGED_PACKETS_MAX = 128;

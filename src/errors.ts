@@ -49,6 +49,7 @@ export const DROP_REASONS = [
   'bad_cookie',
   'decrypt_failed',
   'replayed_counter',
+  'counter_limit',
   'expired_keypair',
   'bad_inner_packet',
   'spoofed_source',
