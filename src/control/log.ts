@@ -1,0 +1,40 @@
+/**
+ * Leveled logs in wireguard-go's line format, `LEVEL: (ifname) YYYY/MM/DD HH:MM:SS message`,
+ * one line per event. LOG_LEVEL is error (default), info (wireguard-go's verbose), debug, or
+ * silent. Messages never carry key material: callers log short public-key labels only.
+ */
+import type { Logger } from '../tunnel/device.js';
+
+export type LogLevel = 'silent' | 'error' | 'info' | 'debug';
+
+const RANK: Record<LogLevel, number> = { silent: 0, error: 1, info: 2, debug: 3 };
+
+export function parseLogLevel(v: string | undefined): LogLevel {
+  switch ((v ?? '').toLowerCase()) {
+    case 'silent':
+      return 'silent';
+    case 'verbose':
+    case 'info':
+      return 'info';
+    case 'debug':
+      return 'debug';
+    default:
+      return 'error';
+  }
+}
+
+function stamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function createLogger(
+  level: LogLevel,
+  ifname: string,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
+  const line = (lv: LogLevel, tag: string) => (msg: string) => {
+    if (RANK[level] >= RANK[lv]) write(`${tag}: (${ifname}) ${stamp(new Date())} ${msg}\n`);
+  };
+  return { error: line('error', 'ERROR'), info: line('info', 'INFO'), debug: line('debug', 'DEBUG') };
+}

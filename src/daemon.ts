@@ -1,0 +1,131 @@
+/**
+ * The wireguard-go-compatible daemon: `wireguard-ts [-f] IFNAME` creates the TUN device and the
+ * UAPI socket, then serves until the link is deleted, the socket file is removed, or SIGTERM /
+ * SIGINT arrives (PROTOCOL.md §13).
+ *
+ * Daemonizing: Node cannot fork, so the parent re-executes itself detached (new session) with
+ * WG_PROCESS_FOREGROUND=1 and a pipe on fd 3; the child writes "ready" there once the device
+ * and socket exist, and the parent exits 0 then, or 1 with the child's error. Inherited
+ * WG_TUN_FD / WG_UAPI_FD are passed through to the child.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { aeadByName } from './noise/aead.js';
+import { Device } from './tunnel/device.js';
+import { Driver } from './tunnel/driver.js';
+import { openBind, openTun, tunFromFd } from './tun/index.js';
+import { listenUapi, type UapiServer } from './control/uapi-server.js';
+import { DeviceConfig } from './control/device-config.js';
+import { createLogger, parseLogLevel } from './control/log.js';
+import { VERSION } from './version.js';
+
+const READY_FD_ENV = 'WG_TS_READY_FD';
+
+export function validInterfaceName(name: string): boolean {
+  return name.length > 0 && name.length <= 15 && !/[/\s]/.test(name) && name !== '.' && name !== '..';
+}
+
+/** Parent side: starts the detached child and waits until it is ready. */
+export async function daemonize(ifname: string): Promise<number> {
+  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const keepOutput = process.env.LOG_LEVEL !== undefined;
+  const stdio: (number | 'ignore' | 'inherit' | 'pipe')[] = [
+    'ignore',
+    keepOutput ? 'inherit' : 'ignore',
+    keepOutput ? 'inherit' : 'ignore',
+    'pipe',
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env, WG_PROCESS_FOREGROUND: '1', [READY_FD_ENV]: '3' };
+  for (const name of ['WG_TUN_FD', 'WG_UAPI_FD'] as const) {
+    const v = process.env[name];
+    if (v !== undefined) {
+      env[name] = String(stdio.length);
+      stdio.push(Number(v));
+    }
+  }
+  const child = spawn(process.execPath, [...process.execArgv, cli, ifname], {
+    detached: true,
+    stdio,
+    env,
+  });
+  return new Promise((resolve) => {
+    let text = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('ready\n')) {
+        child.unref();
+        (pipe as unknown as { destroy(): void }).destroy();
+        resolve(0);
+      }
+    });
+    child.on('exit', (code) => {
+      const msg = text.replace(/^error: /, '').trim();
+      process.stderr.write(`${msg || `wireguard-ts exited with code ${code ?? 'signal'}`}\n`);
+      resolve(1);
+    });
+  });
+}
+
+/** Child / foreground side: runs the device until it is told to stop. */
+export async function runDevice(ifname: string): Promise<number> {
+  const log = createLogger(parseLogLevel(process.env.LOG_LEVEL), ifname);
+  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : null;
+  const report = (line: string) => {
+    if (readyFd === null) return;
+    try {
+      writeSync(readyFd, line);
+    } catch {
+      // the parent is gone; nothing to tell
+    }
+  };
+  let driver: Driver | null = null;
+  let uapi: UapiServer | null = null;
+  try {
+    const tunFd = process.env.WG_TUN_FD;
+    const tun = tunFd !== undefined ? tunFromFd(Number(tunFd)) : openTun(ifname);
+    const device = new Device({
+      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+      wallClockMs: () => Date.now(),
+      aead: aeadByName(process.env.WG_TS_CRYPTO),
+      log,
+      ...(process.env.WG_TS_REKEY_AFTER_TIME_MS
+        ? { rekeyAfterTimeMs: Number(process.env.WG_TS_REKEY_AFTER_TIME_MS) }
+        : {}),
+    });
+    let stopping = false;
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`shutting down: ${why}`);
+      driver?.close(why);
+      void (uapi?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+    };
+    driver = new Driver(device, tun, openBind(), { log, onClose: (why) => stop(why) });
+    driver.start();
+    const uapiFd = process.env.WG_UAPI_FD;
+    uapi = await listenUapi({
+      ifname: tun.name,
+      handler: new DeviceConfig(driver, (m) => log.error(m)),
+      ...(uapiFd !== undefined ? { fd: Number(uapiFd) } : {}),
+      onSocketRemoved: () => stop('UAPI socket removed'),
+      log: (level, msg) => log[level](msg),
+    });
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    log.info(`wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}`);
+    report('ready\n');
+    if (readyFd !== null) closeSync(readyFd);
+    return await new Promise<number>(() => {}); // runs until stop() exits the process
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (readyFd === null) process.stderr.write(`wireguard-ts: ${msg}\n`);
+    else report(`error: ${msg}\n`);
+    driver?.close('startup failed');
+    await uapi?.close();
+    return 1;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The only event loop around a Device: it reads batches from the TUN device and the UDP bind,
+ * feeds them to the sans-I/O core with the current monotonic time, and executes what comes back
+ * (datagrams grouped per endpoint into one batched send, packets into one batched TUN write).
+ * One coarse ticker (100 ms) drives every peer timer, as undici does for its timeouts.
+ *
+ *   TUN batch ──► device.sendPacket ──► sends grouped by endpoint ──► bind.send
+ *   UDP batch ──► device.receiveDatagram ──► deliveries ──► tun.write (and replies ──► bind.send)
+ */
+import { performance } from 'node:perf_hooks';
+import type { DropReason } from '../errors.js';
+import type { Device, DeviceOutput, Logger } from './device.js';
+import type { Endpoint } from './ip.js';
+import type { Bind, TunDevice } from './io.js';
+import type { Peer } from './peer.js';
+
+export const TICK_MS = 100;
+
+export interface DriverOptions {
+  log: Logger;
+  /** Monotonic clock in ms; performance.now by default. */
+  now?: () => number;
+  /** Called once when the TUN device goes away (link deleted). */
+  onClose?: (reason: string) => void;
+}
+
+/** Collects one batch worth of output, then flushes it with as few calls as possible. */
+class BatchOutput implements DeviceOutput {
+  private endpoints: Endpoint[] = [];
+  private datagrams: Uint8Array[][] = [];
+  private packets: Uint8Array[] = [];
+  sendFailures = 0;
+  tunWriteFailures = 0;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly device: Device,
+  ) {}
+
+  send(datagram: Uint8Array, to: Endpoint, _peer: Peer | null): void {
+    let i = this.endpoints.indexOf(to);
+    if (i < 0) {
+      i = this.endpoints.length;
+      this.endpoints.push(to);
+      this.datagrams.push([]);
+    }
+    this.datagrams[i]!.push(datagram);
+  }
+
+  deliver(packet: Uint8Array, _peer: Peer): void {
+    this.packets.push(packet);
+  }
+
+  drop(_reason: DropReason, _peer: Peer | null): void {}
+
+  flush(): void {
+    if (this.packets.length > 0) {
+      const written = this.driver.tun.write(this.packets);
+      this.device.drops.queue_full += this.packets.length - written;
+      this.packets = [];
+    }
+    for (let i = 0; i < this.endpoints.length; i++) {
+      const list = this.datagrams[i]!;
+      const sent = this.driver.bind.send(list, this.endpoints[i]!);
+      this.device.drops.send_failed += list.length - sent;
+    }
+    this.endpoints = [];
+    this.datagrams = [];
+  }
+}
+
+export class Driver {
+  private readonly out: BatchOutput;
+  private readonly now: () => number;
+  private ticker: NodeJS.Timeout | null = null;
+  private boundPort = 0;
+  private mark = 0;
+  private closed = false;
+
+  constructor(
+    readonly device: Device,
+    readonly tun: TunDevice,
+    readonly bind: Bind,
+    private readonly opts: DriverOptions,
+  ) {
+    this.out = new BatchOutput(this, device);
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Opens the UDP sockets on the device's listen port and starts reading and ticking. */
+  start(): void {
+    this.boundPort = this.bind.open(this.device.listenPort, this.onDatagrams);
+    this.device.listenPort = this.boundPort;
+    this.device.mtu = this.tun.mtu();
+    this.tun.start(this.onTunPackets, (reason) => this.close(reason));
+    this.ticker = setInterval(this.onTick, TICK_MS);
+  }
+
+  /** The port actually bound (the kernel's pick when 0 was asked). */
+  get listenPort(): number {
+    return this.boundPort;
+  }
+
+  /**
+   * Rebinds to `port` (0 = random). Throws (WgError ERR_IN_USE) when it is taken, after going
+   * back to the previous port so the device keeps working.
+   */
+  setListenPort(port: number): void {
+    if (port !== 0 && port === this.boundPort) return;
+    const previous = this.boundPort;
+    this.bind.close();
+    try {
+      this.boundPort = this.bind.open(port, this.onDatagrams);
+    } catch (err) {
+      this.boundPort = this.bind.open(previous, this.onDatagrams);
+      if (this.mark) this.bind.setMark(this.mark);
+      throw err;
+    }
+    if (this.mark) this.bind.setMark(this.mark);
+    this.device.listenPort = this.boundPort;
+  }
+
+  setFwmark(mark: number): void {
+    this.mark = mark;
+    this.device.fwmark = mark;
+    this.bind.setMark(mark);
+  }
+
+  /** Runs `fn` with the batch output and flushes it: for configuration changes that send. */
+  withOutput(fn: (out: DeviceOutput, now: number) => void): void {
+    fn(this.out, this.now());
+    this.out.flush();
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.tun.close();
+    this.bind.close();
+    this.opts.onClose?.(reason);
+  }
+
+  private readonly onTunPackets = (packets: readonly Uint8Array[]): void => {
+    const now = this.now();
+    for (let i = 0; i < packets.length; i++) this.device.sendPacket(packets[i]!, now, this.out);
+    this.out.flush();
+  };
+
+  private readonly onDatagrams = (
+    datagrams: readonly Uint8Array[],
+    sources: readonly Endpoint[],
+  ): void => {
+    const now = this.now();
+    for (let i = 0; i < datagrams.length; i++) {
+      this.device.receiveDatagram(datagrams[i]!, sources[i]!, now, this.out);
+    }
+    this.out.flush();
+  };
+
+  private readonly onTick = (): void => {
+    const mtu = this.tun.mtu();
+    if (mtu !== this.device.mtu) {
+      this.opts.log.info(`MTU changed to ${mtu}`);
+      this.device.mtu = mtu;
+    }
+    this.device.tick(this.now(), this.out);
+    this.out.flush();
+  };
+}
