@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages wireguard-ts needs for its tests, demo and benchmark (Debian, root).
 set -euo pipefail
-pkgs=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables kubectl procps)
+pkgs=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables kubectl procps iputils-ping)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

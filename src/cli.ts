@@ -55,7 +55,9 @@ export async function run(argv: string[]): Promise<number> {
       return usage();
     case '--version':
     case '-v':
-      process.stdout.write(`wireguard-ts v${VERSION}\n\nUserspace WireGuard daemon in TypeScript.\n`);
+      process.stdout.write(
+        `wireguard-ts v${VERSION}\n\nUserspace WireGuard daemon in TypeScript.\n`,
+      );
       return 0;
     case 'genkey':
       process.stdout.write(`${keyToBase64(generatePrivateKey())}\n`);

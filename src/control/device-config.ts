@@ -72,7 +72,12 @@ export class DeviceConfig implements UapiHandler {
               endSection();
               const existing = dev.getPeer(op.value);
               const peer = existing ?? dev.addPeer(op.value);
-              section = { peer, created: !existing && peer !== null, keepalive: null, keepaliveWas: 0 };
+              section = {
+                peer,
+                created: !existing && peer !== null,
+                keepalive: null,
+                keepaliveWas: 0,
+              };
               if (peer) section.keepaliveWas = peer.persistentKeepaliveSeconds;
               continue;
             }

@@ -18,7 +18,11 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
   const argv = opts.netns ? ['netns', 'exec', opts.netns, file, ...args] : [...args];
   const cmd = opts.netns ? 'ip' : file;
   return new Promise((resolve, reject) => {

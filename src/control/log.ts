@@ -36,5 +36,9 @@ export function createLogger(
   const line = (lv: LogLevel, tag: string) => (msg: string) => {
     if (RANK[level] >= RANK[lv]) write(`${tag}: (${ifname}) ${stamp(new Date())} ${msg}\n`);
   };
-  return { error: line('error', 'ERROR'), info: line('info', 'INFO'), debug: line('debug', 'DEBUG') };
+  return {
+    error: line('error', 'ERROR'),
+    info: line('info', 'INFO'),
+    debug: line('debug', 'DEBUG'),
+  };
 }

@@ -12,7 +12,7 @@ import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { AEAD_TAG_SIZE } from '../constants.js';
 
 export interface Aead {
-  readonly name: 'node' | 'noble';
+  readonly name: 'node' | 'noble' | 'native';
   /** As `seal`, with an explicit 12-byte nonce (for RFC 8439 vectors). */
   sealWithNonce(
     key: Uint8Array,
@@ -134,7 +134,7 @@ export const nobleAead: Aead = {
   },
 };
 
-/** Picks a backend by name: `WG_TS_CRYPTO=node|noble` overrides the default (node). */
+/** The pure-JS or node:crypto backend by name (the native one is chosen by the daemon). */
 export function aeadByName(name: string | undefined): Aead {
   if (name === undefined || name === '' || name === 'node') return nodeAead;
   if (name === 'noble') return nobleAead;
@@ -142,24 +142,44 @@ export function aeadByName(name: string | undefined): Aead {
 }
 
 /** AEAD with a freshly allocated result; for handshake fields, where speed does not matter. */
-export function seal(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+export function seal(
+  key: Uint8Array,
+  counter: number,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(plaintext.length + AEAD_TAG_SIZE);
   nodeAead.seal(key, counter, plaintext, ad, out, 0);
   return out;
 }
 
-export function open(key: Uint8Array, counter: number, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+export function open(
+  key: Uint8Array,
+  counter: number,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array | null {
   if (sealed.length < AEAD_TAG_SIZE) return null;
   const out = new Uint8Array(sealed.length - AEAD_TAG_SIZE);
   return nodeAead.open(key, counter, sealed, ad, out, 0) < 0 ? null : out;
 }
 
 /** XChaCha20-Poly1305 with a 24-byte nonce (cookie replies). */
-export function xseal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+export function xseal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
   return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
 }
 
-export function xopen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+export function xopen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array | null {
   try {
     return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
   } catch {

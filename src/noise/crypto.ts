@@ -12,6 +12,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
@@ -67,7 +68,6 @@ export function kdf3(key: Bytes, input: Bytes): [Bytes, Bytes, Bytes] {
 
 // X25519 through OpenSSL KeyObjects built from raw keys with fixed DER prefixes.
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
 
 /** Clamps a private key in place (RFC 7748 §5) and returns it. */
 export function clamp(k: Bytes): Bytes {
@@ -84,14 +84,49 @@ export function privateKeyObject(priv: Bytes): KeyObject {
   });
 }
 
+/**
+ * A public KeyObject from raw bytes. JWK import costs ~7 us here against ~84 us for SPKI DER
+ * (measured on Node 20), and it runs for every DH with a peer's key.
+ */
 export function publicKeyObject(pub: Bytes): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_X25519, pub]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(pub) }, format: 'jwk' });
+}
+
+function b64url(b: Bytes): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+}
+
+/** An X25519 key pair as raw bytes and the private KeyObject (for DH without re-importing). */
+export interface KeyPair {
+  readonly privateKey: Bytes;
+  readonly publicKey: Bytes;
+  readonly keyObject: KeyObject;
+}
+
+/**
+ * A fresh key pair from OpenSSL's generator: ~40 us, against ~900 us for importing random bytes
+ * as a private key and deriving its public key. Used for handshake ephemerals.
+ */
+export function generateKeyPair(): KeyPair {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  return {
+    privateKey: new Uint8Array(Buffer.from(jwk.d!, 'base64url')),
+    publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')),
+    keyObject: privateKey,
+  };
+}
+
+/** The key pair of given private bytes (static keys, test vectors). */
+export function keyPairOf(priv: Bytes): KeyPair {
+  const keyObject = privateKeyObject(priv);
+  const jwk = createPublicKey(keyObject).export({ format: 'jwk' });
+  return { privateKey: priv, publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')), keyObject };
 }
 
 /** The X25519 public key of a (clamped or not: X25519 clamps) private key. */
 export function publicKeyOf(priv: Bytes): Bytes {
-  const der = createPublicKey(privateKeyObject(priv)).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - 32));
+  return keyPairOf(priv).publicKey;
 }
 
 export function isZero(b: Bytes): boolean {

@@ -8,8 +8,7 @@
  *   initiation: e (32) ‖ enc(s) (48) ‖ enc(payload) (payload + 16)
  *   response:   e (32) ‖ enc(payload) (payload + 16)
  */
-import type { KeyObject } from 'node:crypto';
-import { dh, hash, kdf1, kdf2, kdf3, privateKeyObject, publicKeyOf } from './crypto.js';
+import { dh, hash, kdf1, kdf2, kdf3, keyPairOf, type KeyPair } from './crypto.js';
 import { open, seal } from './aead.js';
 
 const enc = new TextEncoder();
@@ -29,25 +28,17 @@ export function protocol(prologue: Uint8Array): Protocol {
 
 export const WIREGUARD: Protocol = protocol(IDENTIFIER);
 
-export interface StaticKeys {
-  readonly privateKey: Uint8Array;
-  readonly publicKey: Uint8Array;
-  readonly keyObject: KeyObject;
-}
+export type StaticKeys = KeyPair;
 
 export function staticKeys(privateKey: Uint8Array): StaticKeys {
-  return {
-    privateKey,
-    publicKey: publicKeyOf(privateKey),
-    keyObject: privateKeyObject(privateKey),
-  };
+  return keyPairOf(privateKey);
 }
 
 /** State an initiator keeps between sending the initiation and consuming the response. */
 export interface InitiatorState {
   ck: Uint8Array;
   h: Uint8Array;
-  ephemeral: StaticKeys;
+  ephemeral: KeyPair;
   readonly remoteStatic: Uint8Array;
 }
 
@@ -81,12 +72,11 @@ export function writeInitiation(
   local: StaticKeys,
   remoteStatic: Uint8Array,
   ss: Uint8Array,
-  ephemeralPrivate: Uint8Array,
+  ephemeral: KeyPair,
   payload: Uint8Array,
   out: Uint8Array,
   off: number,
 ): InitiatorState | null {
-  const ephemeral = staticKeys(ephemeralPrivate);
   let ck = p.ck0;
   let h = hash(p.h0, remoteStatic);
   ck = kdf1(ck, ephemeral.publicKey);
@@ -154,12 +144,11 @@ function finish(ck: Uint8Array, h: Uint8Array): TransportKeys {
 export function writeResponse(
   st: ConsumedInitiation,
   psk: Uint8Array,
-  ephemeralPrivate: Uint8Array,
+  ephemeral: KeyPair,
   payload: Uint8Array,
   out: Uint8Array,
   off: number,
 ): TransportKeys | null {
-  const ephemeral = staticKeys(ephemeralPrivate);
   let ck = kdf1(st.ck, ephemeral.publicKey);
   out.set(ephemeral.publicKey, off);
   let h = hash(st.h, ephemeral.publicKey);

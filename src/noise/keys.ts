@@ -13,7 +13,11 @@ const BASE64_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 export function keyFromBase64(text: string, field = 'key'): Uint8Array {
   const t = text.trim();
   if (!BASE64_KEY.test(t)) {
-    throw new WgError('ERR_INVALID_KEY', `${field}: not a base64 WireGuard key (44 characters)`, field);
+    throw new WgError(
+      'ERR_INVALID_KEY',
+      `${field}: not a base64 WireGuard key (44 characters)`,
+      field,
+    );
   }
   return new Uint8Array(Buffer.from(t, 'base64'));
 }

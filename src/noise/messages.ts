@@ -56,7 +56,9 @@ export type MessageKind = 'initiation' | 'response' | 'cookie' | 'transport';
  * What kind of message a datagram is, or why it is none: the 4-byte little-endian type must be
  * exactly 1..4 (the three reserved bytes zero) and handshake messages must have their exact size.
  */
-export function classify(d: Uint8Array): MessageKind | 'short_packet' | 'unknown_type' | 'bad_length' {
+export function classify(
+  d: Uint8Array,
+): MessageKind | 'short_packet' | 'unknown_type' | 'bad_length' {
   if (d.length < 4) return 'short_packet';
   if (d[1] !== 0 || d[2] !== 0 || d[3] !== 0) return 'unknown_type';
   switch (d[0]) {

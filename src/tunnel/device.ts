@@ -33,7 +33,7 @@ import {
 } from '../constants.js';
 import { DROP_REASONS, WgError, type DropReason } from '../errors.js';
 import { nodeAead, type Aead } from '../noise/aead.js';
-import { clamp, dh, equal, isZero } from '../noise/crypto.js';
+import { clamp, dh, equal, generateKeyPair, isZero, type KeyPair } from '../noise/crypto.js';
 import { CookieChecker } from '../noise/cookie.js';
 import {
   readInitiation,
@@ -89,12 +89,14 @@ export interface Logger {
 }
 
 export interface DeviceEnv {
-  randomBytes(n: number): Uint8Array;
+  randomBytes: (n: number) => Uint8Array;
   /** Wall clock (ms since the Unix epoch): TAI64N timestamps and last-handshake times only. */
-  wallClockMs(): number;
+  wallClockMs: () => number;
   /** Transport AEAD backend; node:crypto by default. */
   aead?: Aead;
   log?: Logger;
+  /** Ephemeral key pairs for handshakes; OpenSSL's generator by default. */
+  generateKeyPair?: () => KeyPair;
   /** Test-only: a shorter REKEY_AFTER_TIME (the soak forces frequent rekeys). */
   rekeyAfterTimeMs?: number;
 }
@@ -262,7 +264,13 @@ export class Device {
   }
 
   /** Seals and sends packets (an empty packet is a keepalive), then runs the send-side timers. */
-  private sendTransport(peer: Peer, kp: Keypair<Peer>, packets: Uint8Array[], now: number, out: DeviceOutput): void {
+  private sendTransport(
+    peer: Peer,
+    kp: Keypair<Peer>,
+    packets: Uint8Array[],
+    now: number,
+    out: DeviceOutput,
+  ): void {
     const endpoint = peer.endpoint!;
     let dataSent = false;
     for (const packet of packets) {
@@ -329,7 +337,7 @@ export class Device {
     const old = peer.clearInitiation();
     if (old !== null) this.index.delete(old);
     const msg = new Uint8Array(Initiation.size);
-    const eph = clamp(this.env.randomBytes(32));
+    const eph = this.ephemeral();
     const st = writeInitiation(
       WIREGUARD,
       this.local,
@@ -340,7 +348,6 @@ export class Device {
       msg,
       Initiation.ephemeral,
     );
-    eph.fill(0);
     if (!st) return null;
     const index = this.index.allocate(peer);
     peer.initiation = { index, state: st };
@@ -404,7 +411,8 @@ export class Device {
     this.hsCount++;
     const frac = (now - this.hsWindowStart) / 1000;
     const rate = this.hsPrevCount * (1 - frac) + this.hsCount;
-    if (rate > UNDER_LOAD_HANDSHAKES_PER_SECOND) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
+    if (rate > UNDER_LOAD_HANDSHAKES_PER_SECOND)
+      this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
     return now < this.underLoadUntil;
   }
 
@@ -418,7 +426,12 @@ export class Device {
     const r = readInitiation(WIREGUARD, local, d, Initiation.ephemeral, TAI64N_SIZE, (s) => {
       return this.getPeer(s)?.precomputedStaticStatic ?? null;
     });
-    if (!r.ok) return this.drop(r.reason === 'unknown_peer' ? 'unknown_peer' : 'handshake_failed', null, out);
+    if (!r.ok)
+      return this.drop(
+        r.reason === 'unknown_peer' ? 'unknown_peer' : 'handshake_failed',
+        null,
+        out,
+      );
     const peer = this.getPeer(r.value.remoteStatic)!;
     const ts = r.value.payload;
     if (peer.latestTimestamp && compareTai64n(ts, peer.latestTimestamp) <= 0) {
@@ -438,13 +451,21 @@ export class Device {
     const old = peer.clearInitiation();
     if (old !== null) this.index.delete(old);
     const resp = new Uint8Array(Response.size);
-    const eph = clamp(this.env.randomBytes(32));
+    const eph = this.ephemeral();
     const keys = writeResponse(r.value, peer.presharedKey, eph, EMPTY, resp, Response.ephemeral);
-    eph.fill(0);
+    eph.privateKey.fill(0);
     r.value.ck.fill(0);
     if (!keys) return this.drop('handshake_failed', peer, out);
     const remoteIndex = readU32(d, Initiation.sender);
-    const kp = new Keypair<Peer>(peer, keys.sendResponder, keys.sendInitiator, 0, remoteIndex, now, false);
+    const kp = new Keypair<Peer>(
+      peer,
+      keys.sendResponder,
+      keys.sendInitiator,
+      0,
+      remoteIndex,
+      now,
+      false,
+    );
     const localIndex = this.index.allocate(kp);
     kp.localIndex = localIndex;
     writeU32(resp, 0, 2);
@@ -462,7 +483,9 @@ export class Device {
     this.timersAnyAuthenticatedPacketSent(peer);
     peer.stats.txBytes += resp.length;
     out.send(resp, src, peer);
-    this.log.debug(`peer ${shortKey(peer.publicKey)}: handshake initiation consumed, response sent`);
+    this.log.debug(
+      `peer ${shortKey(peer.publicKey)}: handshake initiation consumed, response sent`,
+    );
   }
 
   private receiveResponse(d: Uint8Array, src: Endpoint, now: number, out: DeviceOutput): void {
@@ -525,7 +548,8 @@ export class Device {
     const peer = kp.peer;
     if (!kp.canReceive(now)) return this.drop('expired_keypair', peer, out);
     const counter = readCounter(d, Transport.counter);
-    if (counter < 0 || counter >= REJECT_AFTER_MESSAGES) return this.drop('counter_limit', peer, out);
+    if (counter < 0 || counter >= REJECT_AFTER_MESSAGES)
+      return this.drop('counter_limit', peer, out);
     const plain = new Uint8Array(d.length - TRANSPORT_HEADER_SIZE - AEAD_TAG_SIZE);
     const n = this.aead.open(kp.recvKey, counter, d.subarray(Transport.data), null, plain, 0);
     if (n < 0) return this.drop('decrypt_failed', peer, out);
@@ -589,7 +613,9 @@ export class Device {
       }
       if (t.newHandshake && now >= t.newHandshake) {
         t.newHandshake = 0;
-        this.log.debug(`peer ${shortKey(peer.publicKey)}: no reply after sending data, new handshake`);
+        this.log.debug(
+          `peer ${shortKey(peer.publicKey)}: no reply after sending data, new handshake`,
+        );
         this.sendInitiation(peer, false, now, out);
       }
       if (t.zeroKeyMaterial && now >= t.zeroKeyMaterial) {
@@ -656,6 +682,10 @@ export class Device {
 
   private timersSessionDerived(peer: Peer, now: number): void {
     peer.timers.zeroKeyMaterial = now + ZERO_KEYS_AFTER_MS;
+  }
+
+  private ephemeral(): KeyPair {
+    return (this.env.generateKeyPair ?? generateKeyPair)();
   }
 
   private jitter(): number {

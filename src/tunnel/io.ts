@@ -15,7 +15,10 @@ export interface TunDevice {
    * only valid during the call (they are reused). `onClose` is called once if the device goes
    * away (link deleted, fd error), with a reason for the log.
    */
-  start(onPackets: (packets: readonly Uint8Array[]) => void, onClose: (reason: string) => void): void;
+  start(
+    onPackets: (packets: readonly Uint8Array[]) => void,
+    onClose: (reason: string) => void,
+  ): void;
   /** Writes packets to the kernel; returns how many were written (the rest were dropped). */
   write(packets: readonly Uint8Array[]): number;
   close(): void;

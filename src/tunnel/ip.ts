@@ -46,13 +46,14 @@ function parseIpv6(s: string): Uint8Array | null {
     head = s.slice(0, dbl);
     tail = s.slice(dbl + 2);
   }
-  const groups = (part: string): number[] | null => {
+  // An embedded IPv4 address may only end the whole address, not the part before `::`.
+  const groups = (part: string, allowV4: boolean): number[] | null => {
     if (part === '') return [];
     const fields = part.split(':');
     const words: number[] = [];
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
-      if (i === fields.length - 1 && f.includes('.')) {
+      if (allowV4 && i === fields.length - 1 && f.includes('.')) {
         const v4 = parseIpv4(f);
         if (!v4) return null;
         words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -63,8 +64,8 @@ function parseIpv6(s: string): Uint8Array | null {
     }
     return words;
   };
-  const h = groups(head);
-  const t = groups(tail);
+  const h = groups(head, dbl < 0);
+  const t = groups(tail, true);
   if (!h || !t) return null;
   if (dbl < 0 ? h.length !== 8 : h.length + t.length > 7) return null;
   const words = new Array<number>(8).fill(0);
@@ -93,7 +94,7 @@ export function formatAddress(b: Uint8Array): string {
   }
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;
@@ -165,7 +166,8 @@ export function parseEndpoint(s: string): Endpoint {
     }
   }
   const bytes = parseAddress(host);
-  if (!bytes) throw new WgError('ERR_INVALID_ENDPOINT', `invalid endpoint address "${s}"`, 'endpoint');
+  if (!bytes)
+    throw new WgError('ERR_INVALID_ENDPOINT', `invalid endpoint address "${s}"`, 'endpoint');
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
     throw new WgError('ERR_INVALID_ENDPOINT', `invalid endpoint port "${s}"`, 'endpoint');
   }

@@ -237,7 +237,12 @@ test('endpoint roaming follows authenticated packets only', () => {
   ping(w, a, b, '10.0.0.1', '10.0.0.2', 'x');
   assert.equal(pb.endpoint?.port, 51820);
   // Garbage from a new address does not move the endpoint.
-  b.device.receiveDatagram(new Uint8Array(64).fill(4, 0, 1), { family: 4, address: '203.0.113.9', port: 9 }, w.now, b.out);
+  b.device.receiveDatagram(
+    new Uint8Array(64).fill(4, 0, 1),
+    { family: 4, address: '203.0.113.9', port: 9 },
+    w.now,
+    b.out,
+  );
   assert.equal(pb.endpoint?.address, '192.0.2.1');
   // A moves to a new address and port: its next packet moves B's endpoint.
   a.endpoint = { family: 4, address: '198.51.100.7', port: 4000 };
@@ -271,7 +276,12 @@ test('under load: cookie reply instead of DH, then the handshake completes with 
       const m = new Uint8Array(randomBytes(Initiation.size));
       m.set([1, 0, 0, 0]);
       m.set(mac(k1, m.subarray(0, Initiation.mac1)), Initiation.mac1);
-      b.device.receiveDatagram(m, { family: 4, address: `203.0.113.${i % 250}`, port: 1000 + i }, w.now, b.out);
+      b.device.receiveDatagram(
+        m,
+        { family: 4, address: `203.0.113.${i % 250}`, port: 1000 + i },
+        w.now,
+        b.out,
+      );
     }
   };
   flood(200);
@@ -286,7 +296,9 @@ test('under load: cookie reply instead of DH, then the handshake completes with 
   // Keep B under load while A waits for its retransmit, which carries mac2.
   for (let i = 0; i < 6; i++) {
     flood(150);
-    w.queue = w.queue.filter((d) => d.to.address !== '203.0.113.0' && !d.to.address.startsWith('203.'));
+    w.queue = w.queue.filter(
+      (d) => d.to.address !== '203.0.113.0' && !d.to.address.startsWith('203.'),
+    );
     w.advance(1000);
   }
   assert.ok(pa.current, 'handshake completed under load');

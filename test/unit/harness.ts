@@ -54,7 +54,9 @@ export class World {
   sent(from: TestNode, type: number, since = 0): Datagram[] {
     return this.log
       .slice(since)
-      .filter((d) => formatEndpoint(d.from) === formatEndpoint(from.endpoint) && d.data[0] === type);
+      .filter(
+        (d) => formatEndpoint(d.from) === formatEndpoint(from.endpoint) && d.data[0] === type,
+      );
   }
 }
 
@@ -86,7 +88,11 @@ export class TestNode {
   }
 
   /** Adds `other` as a peer with the given allowed IPs, and its endpoint unless `noEndpoint`. */
-  peer(other: TestNode, allowed: string[], opts: { noEndpoint?: boolean; psk?: Uint8Array } = {}): Peer {
+  peer(
+    other: TestNode,
+    allowed: string[],
+    opts: { noEndpoint?: boolean; psk?: Uint8Array } = {},
+  ): Peer {
     const p = this.device.addPeer(other.publicKey)!;
     for (const a of allowed) this.device.addAllowedIp(p, parsePrefix(a));
     if (!opts.noEndpoint) this.device.setEndpoint(p, other.endpoint);

@@ -6,7 +6,17 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { dh, hash, hmac, kdf1, kdf2, kdf3, mac, publicKeyOf } from '../../src/noise/crypto.js';
+import {
+  dh,
+  generateKeyPair,
+  hash,
+  hmac,
+  kdf1,
+  kdf2,
+  kdf3,
+  mac,
+  publicKeyOf,
+} from '../../src/noise/crypto.js';
 import { nobleAead, nodeAead, xopen, xseal } from '../../src/noise/aead.js';
 import {
   protocol,
@@ -115,7 +125,9 @@ for (const aead of [nodeAead, nobleAead]) {
     const out = new Uint8Array(ct.length);
     assert.equal(aead.openWithNonce(key, nonce, sealed, ad, out, 0), ct.length);
     const text = Buffer.from(out).toString('utf8');
-    assert.ok(text.startsWith('Internet-Drafts are draft documents valid for a maximum of six months'));
+    assert.ok(
+      text.startsWith('Internet-Drafts are draft documents valid for a maximum of six months'),
+    );
     assert.ok(text.endsWith('/\u201cwork in progress./\u201d'));
   });
 }
@@ -125,10 +137,7 @@ test('XChaCha20-Poly1305 draft-irtf-cfrg-xchacha-03 A.3.1', () => {
   const nonce = hex('404142434445464748494a4b4c4d4e4f5051525354555657');
   const ad = hex('50515253c0c1c2c3c4c5c6c7');
   const sealed = xseal(key, nonce, sunscreen, ad);
-  assert.equal(
-    toHex(sealed.subarray(0, 16)),
-    'bd6d179d3e83d43b9576579493c0e939',
-  );
+  assert.equal(toHex(sealed.subarray(0, 16)), 'bd6d179d3e83d43b9576579493c0e939');
   assert.equal(toHex(sealed.subarray(sealed.length - 16)), 'c0875924c1c7987947deafd8780acf49');
   assert.deepEqual(xopen(key, nonce, sealed, ad), sunscreen);
   sealed[0] = sealed[0]! ^ 1;
@@ -177,7 +186,10 @@ test('RFC 7693 BLAKE2s: "abc", the Appendix E self-test, and keyed KAT', () => {
   );
   // Our 16-byte MAC is keyed BLAKE2s with dkLen 16 (a different parameter block, not a prefix).
   assert.equal(mac(key, new Uint8Array(0)).length, 16);
-  assert.notEqual(toHex(mac(key, new Uint8Array(0))), toHex(blake2s(new Uint8Array(0), { key }).subarray(0, 16)));
+  assert.notEqual(
+    toHex(mac(key, new Uint8Array(0))),
+    toHex(blake2s(new Uint8Array(0), { key }).subarray(0, 16)),
+  );
 });
 
 test('WireGuard KDF vectors (wireguard-go kdf_test.go) and HMAC-BLAKE2s', () => {
@@ -199,8 +211,14 @@ test('WireGuard KDF vectors (wireguard-go kdf_test.go) and HMAC-BLAKE2s', () => 
 });
 
 test('WireGuard construction constants C0 and H0', () => {
-  assert.equal(toHex(WIREGUARD.ck0), '60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36');
-  assert.equal(toHex(WIREGUARD.h0), '2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3');
+  assert.equal(
+    toHex(WIREGUARD.ck0),
+    '60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36',
+  );
+  assert.equal(
+    toHex(WIREGUARD.h0),
+    '2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3',
+  );
 });
 
 test('cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector through our handshake', () => {
@@ -227,7 +245,7 @@ test('cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector through our handsha
   const p1 = hex(m[0]!.payload);
   const msg1 = new Uint8Array(80 + p1.length + 16);
   const ss = dh(init.keyObject, resp.publicKey)!;
-  const ist = writeInitiation(p, init, resp.publicKey, ss, hex(v.init_ephemeral), p1, msg1, 0)!;
+  const ist = writeInitiation(p, init, resp.publicKey, ss, staticKeys(hex(v.init_ephemeral)), p1, msg1, 0)!;
   assert.equal(toHex(msg1), m[0]!.ciphertext);
 
   const got = readInitiation(p, resp, msg1, 0, p1.length, (s) =>
@@ -240,7 +258,7 @@ test('cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector through our handsha
   // Message 2: responder → initiator.
   const p2 = hex(m[1]!.payload);
   const msg2 = new Uint8Array(32 + p2.length + 16);
-  const rkeys = writeResponse(got.value, psk, hex(v.resp_ephemeral), p2, msg2, 0)!;
+  const rkeys = writeResponse(got.value, psk, staticKeys(hex(v.resp_ephemeral)), p2, msg2, 0)!;
   assert.equal(toHex(msg2), m[1]!.ciphertext);
   const back = readResponse(ist, init, psk, msg2, 0, p2.length)!;
   assert.deepEqual(back.payload, p2);
@@ -264,7 +282,16 @@ test('a wrong responder key or PSK fails the handshake', () => {
   const b = staticKeys(generatePrivateKey());
   const c = staticKeys(generatePrivateKey());
   const msg = new Uint8Array(80 + 12 + 16);
-  const st = writeInitiation(WIREGUARD, a, b.publicKey, dh(a.keyObject, b.publicKey)!, generatePrivateKey(), tai64n(Date.now()), msg, 0)!;
+  const st = writeInitiation(
+    WIREGUARD,
+    a,
+    b.publicKey,
+    dh(a.keyObject, b.publicKey)!,
+    generateKeyPair(),
+    tai64n(Date.now()),
+    msg,
+    0,
+  )!;
   // c is not the intended responder: the static key does not decrypt.
   const wrong = readInitiation(WIREGUARD, c, msg, 0, 12, () => null);
   assert.deepEqual(wrong, { ok: false, reason: 'decrypt_failed' });
@@ -273,7 +300,14 @@ test('a wrong responder key or PSK fails the handshake', () => {
   const ok = readInitiation(WIREGUARD, b, msg, 0, 12, (s) => dh(b.keyObject, s));
   assert.ok(ok.ok);
   const resp = new Uint8Array(48);
-  writeResponse(ok.value, new Uint8Array(32).fill(1), generatePrivateKey(), new Uint8Array(0), resp, 0);
+  writeResponse(
+    ok.value,
+    new Uint8Array(32).fill(1),
+    generateKeyPair(),
+    new Uint8Array(0),
+    resp,
+    0,
+  );
   assert.equal(readResponse(st, a, new Uint8Array(32), resp, 0, 0), null);
 });
 
@@ -294,7 +328,9 @@ test('keys: base64 and hex round trip, bad keys refused with the field name', ()
   assert.deepEqual(keyFromBase64(keyToBase64(k)), k);
   assert.deepEqual(keyFromHex(Buffer.from(k).toString('hex')), k);
   assert.throws(() => keyFromBase64('abc', 'PrivateKey'), /PrivateKey/);
-  assert.throws(() => keyFromBase64(keyToBase64(k).slice(0, 43) + 'B'), { code: 'ERR_INVALID_KEY' });
+  assert.throws(() => keyFromBase64(keyToBase64(k).slice(0, 43) + 'B'), {
+    code: 'ERR_INVALID_KEY',
+  });
   assert.throws(() => keyFromHex('zz'.repeat(32)), { code: 'ERR_INVALID_KEY' });
 });
 

@@ -1,0 +1,79 @@
+/**
+ * Runs micro-benchmark cases with benchmark.js and formats the results. A suite checks its
+ * outputs before anything is timed (a fast wrong answer is not a result), then each case runs
+ * for about `maxTimeS` seconds: short, because the machine is shared.
+ */
+import Benchmark from 'benchmark';
+
+export interface MicroCase {
+  readonly name: string;
+  /** One operation; its return value is kept so the JIT cannot drop the work. */
+  readonly fn: () => unknown;
+  /** Bytes processed per operation, for a MB/s column. */
+  readonly bytes?: number;
+}
+
+export interface MicroSuite {
+  readonly name: string;
+  /** Throws when the code under test gives a wrong answer. */
+  check(): void;
+  cases(): MicroCase[];
+}
+
+export interface MicroResult {
+  readonly suite: string;
+  readonly name: string;
+  readonly opsPerSec: number;
+  /** Relative margin of error, percent (95% confidence). */
+  readonly rmePercent: number;
+  readonly samples: number;
+  readonly mbPerSec: number | null;
+}
+
+/** Keeps results observable to the optimizer. */
+export let sink: unknown;
+
+export function runSuite(
+  suite: MicroSuite,
+  maxTimeS: number,
+  log: (line: string) => void,
+): MicroResult[] {
+  suite.check();
+  const results: MicroResult[] = [];
+  for (const c of suite.cases()) {
+    const fn = c.fn;
+    const bench = new Benchmark(
+      c.name,
+      () => {
+        sink = fn();
+      },
+      { maxTime: maxTimeS, minSamples: 5, initCount: 1 },
+    );
+    bench.run({ async: false });
+    if (bench.error) throw new Error(`${suite.name} ${c.name}: ${String(bench.error)}`);
+    const r: MicroResult = {
+      suite: suite.name,
+      name: c.name,
+      opsPerSec: bench.hz,
+      rmePercent: bench.stats.rme,
+      samples: bench.stats.sample.length,
+      mbPerSec: c.bytes === undefined ? null : (bench.hz * c.bytes) / 1e6,
+    };
+    log(`  ${formatRow(r)}`);
+    results.push(r);
+  }
+  return results;
+}
+
+function formatOps(hz: number): string {
+  return hz >= 1e6
+    ? `${(hz / 1e6).toFixed(2)}M`
+    : hz >= 1e3
+      ? `${(hz / 1e3).toFixed(1)}k`
+      : hz.toFixed(0);
+}
+
+export function formatRow(r: MicroResult): string {
+  const mb = r.mbPerSec === null ? '' : `  ${r.mbPerSec.toFixed(0).padStart(6)} MB/s`;
+  return `${`${r.suite}: ${r.name}`.padEnd(44)} ${formatOps(r.opsPerSec).padStart(8)} ops/s ±${r.rmePercent.toFixed(1)}%${mb}`;
+}

@@ -1,0 +1,130 @@
+/**
+ * The typed loader of the native addon (build/Release/wgts_native.node, built from
+ * src/tun/native by `npm ci`). The addon does the OS calls JavaScript cannot make or batch: TUN
+ * ioctls, batched TUN read/write, recvmmsg/sendmmsg, SO_MARK and libuv readiness. It decides
+ * nothing; LinuxTun and UdpBind drive it.
+ *
+ * Conventions: packets live in caller-owned slabs (Uint8Array, also over a SharedArrayBuffer);
+ * batched calls return a count, or a negative errno for a real error; setup calls throw an Error
+ * with `code` ('EBUSY', 'EADDRINUSE'...), negative `errno` and `syscall`, like Node's own.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { WgError } from '../errors.js';
+
+/** Bytes per raw address record: family(1) pad(1) port big-endian(2) address(16). */
+export const RAW_ADDR_SIZE = 20;
+/** The most datagrams one udpRecv call returns (the addon's stack batch). */
+export const NATIVE_MAX_BATCH = 128;
+
+/** An opaque readiness watcher returned by pollStart. */
+export interface PollHandle {
+  readonly __wgtsPoll: unique symbol;
+}
+
+export interface NativeAddon {
+  tunOpen(name: string, multiQueue?: boolean): { fd: number; name: string };
+  tunFromFd(fd: number): { fd: number; name: string };
+  /** Reads up to maxCount packets; packet i lands at i * slotSize + offset. */
+  tunRead(
+    fd: number,
+    slab: Uint8Array,
+    slotSize: number,
+    maxCount: number,
+    lengths: Int32Array,
+    offset?: number,
+  ): number;
+  tunWrite(
+    fd: number,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+  ): number;
+  ifMtu(name: string): number;
+  setIfMtu(name: string, mtu: number): void;
+  ifIndex(name: string): number;
+  /** Returns 0 or a negative errno. Stop the fd's poll first. */
+  closeFd(fd: number): number;
+  udpOpen(family: 4 | 6, port: number): { fd: number; port: number };
+  udpSetMark(fd: number, mark: number): void;
+  udpGetMark(fd: number): number;
+  /** Receives up to min(maxCount, 128) datagrams; sources as RAW_ADDR_SIZE records in addrs. */
+  udpRecv(
+    fd: number,
+    slab: Uint8Array,
+    slotSize: number,
+    maxCount: number,
+    lengths: Int32Array,
+    addrs: Uint8Array,
+    offset?: number,
+  ): number;
+  /** Sends `count` datagrams to the one raw address `addr`; returns how many left. */
+  udpSend(
+    fd: number,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    addr: Uint8Array,
+  ): number;
+  /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
+  pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
+  pollStop(handle: PollHandle): void;
+}
+
+/** Errno values the wrappers compare against (Linux). */
+export const ERRNO = {
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  EBADF: 9,
+  EAGAIN: 11,
+  EFAULT: 14,
+  EBUSY: 16,
+  ENODEV: 19,
+  EINVAL: 22,
+  EMSGSIZE: 90,
+  EAFNOSUPPORT: 97,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  EBADFD: 77,
+} as const;
+
+// From dist/src/tun/native.js (or src/tun/native.ts) the repo root is three levels up.
+const here = dirname(fileURLToPath(import.meta.url));
+const candidates = [
+  resolve(here, '../../../build/Release/wgts_native.node'),
+  resolve(here, '../../build/Release/wgts_native.node'),
+];
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once; throws WgError('ERR_UNSUPPORTED') with a hint when it was not built. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  let firstError: unknown;
+  for (const file of candidates) {
+    try {
+      cached = require(file) as NativeAddon;
+      return cached;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+      firstError ??= err;
+    }
+  }
+  throw new WgError(
+    'ERR_UNSUPPORTED',
+    `native addon not found at ${candidates[0]} (run npm ci, or npm run build): ${
+      String((firstError as Error | undefined)?.message ?? '').split('\n')[0]
+    }`,
+  );
+}
+
+/** The errno name of a system error thrown by the addon ('EBUSY'...), or undefined. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,29 @@
+/* Module registration of wgts_native: the table of exported functions. */
+#include "wgts.h"
+
+/* ChaCha20-Poly1305 over Node's OpenSSL (aead.c). */
+napi_value wgts_aead_seal_batch(napi_env env, napi_callback_info info);
+napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info);
+napi_value wgts_aead_seal(napi_env env, napi_callback_info info);
+napi_value wgts_aead_open(napi_env env, napi_callback_info info);
+
+#define EXPORT(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      EXPORT("tunOpen", wgts_tun_open),     EXPORT("tunFromFd", wgts_tun_from_fd),
+      EXPORT("tunRead", wgts_tun_read),     EXPORT("tunWrite", wgts_tun_write),
+      EXPORT("ifMtu", wgts_if_mtu),         EXPORT("setIfMtu", wgts_set_if_mtu),
+      EXPORT("ifIndex", wgts_if_index),     EXPORT("closeFd", wgts_close_fd),
+      EXPORT("udpOpen", wgts_udp_open),     EXPORT("udpSetMark", wgts_udp_set_mark),
+      EXPORT("udpGetMark", wgts_udp_get_mark), EXPORT("udpRecv", wgts_udp_recv),
+      EXPORT("udpSend", wgts_udp_send),     EXPORT("pollStart", wgts_poll_start),
+      EXPORT("pollStop", wgts_poll_stop),
+      EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),
+      EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
+    return NULL;
+  }
+  return exports;
+}

@@ -1,0 +1,253 @@
+/*
+ * UDP sockets for the bind: open (v4, or v6-only v6) with large buffers, SO_MARK, and batched
+ * receive/send with recvmmsg/sendmmsg over caller-owned slabs. Addresses cross to JavaScript as
+ * 20-byte records: family(1) pad(1) port BE(2) addr(16).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wgts.h"
+
+/* wireguard-go asks for 7 MiB socket buffers; without CAP_NET_ADMIN the sysctl maximum applies. */
+#define SOCKET_BUFFER_SIZE (7 << 20)
+
+static void raise_buffer(int fd, int force_opt, int opt) {
+  int size = SOCKET_BUFFER_SIZE;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof size) == 0) return;
+  setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size);
+}
+
+/* udpOpen(family: 4|6, port) -> { fd, port } */
+napi_value wgts_udp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!wgts_args(env, info, 2, argv)) return NULL;
+  int32_t family, port;
+  if (wgts_arg_int(env, argv[0], &family) || wgts_arg_int(env, argv[1], &port)) return NULL;
+  if ((family != 4 && family != 6) || port < 0 || port > 65535) {
+    return wgts_throw_range(env, "family must be 4 or 6, port 0..65535");
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return wgts_throw_errno(env, errno, "socket");
+  raise_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+  raise_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  memset(&ss, 0, sizeof ss);
+  if (family == 4) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    a->sin_addr.s_addr = htonl(INADDR_ANY);
+    sl = sizeof *a;
+  } else {
+    int on = 1;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+      int err = errno;
+      close(fd);
+      return wgts_throw_errno(env, err, "setsockopt IPV6_V6ONLY");
+    }
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    a->sin6_addr = in6addr_any;
+    sl = sizeof *a;
+  }
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+    int err = errno;
+    close(fd);
+    return wgts_throw_errno(env, err, "bind");
+  }
+  sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+    int err = errno;
+    close(fd);
+    return wgts_throw_errno(env, err, "getsockname");
+  }
+  int bound = ntohs(family == 4 ? ((struct sockaddr_in *)&ss)->sin_port
+                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  return wgts_fd_name(env, fd, NULL, "port", bound);
+}
+
+/* udpSetMark(fd, mark) */
+napi_value wgts_udp_set_mark(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!wgts_args(env, info, 2, argv)) return NULL;
+  int32_t fd;
+  uint32_t mark;
+  if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_uint32(env, argv[1], &mark)) return NULL;
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) {
+    return wgts_throw_errno(env, errno, "setsockopt SO_MARK");
+  }
+  return NULL;
+}
+
+/* udpGetMark(fd) -> mark (diagnostics and tests) */
+napi_value wgts_udp_get_mark(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!wgts_args(env, info, 1, argv)) return NULL;
+  int32_t fd;
+  if (wgts_arg_int(env, argv[0], &fd)) return NULL;
+  uint32_t mark = 0;
+  socklen_t len = sizeof mark;
+  if (getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &len) < 0) {
+    return wgts_throw_errno(env, errno, "getsockopt SO_MARK");
+  }
+  return wgts_int(env, mark);
+}
+
+static void addr_to_raw(const struct sockaddr_storage *ss, uint8_t *out) {
+  memset(out, 0, WGTS_ADDR_SIZE);
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    out[0] = 4;
+    memcpy(out + 2, &a->sin_port, 2);
+    memcpy(out + 4, &a->sin_addr, 4);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    out[0] = 6;
+    memcpy(out + 2, &a->sin6_port, 2);
+    memcpy(out + 4, &a->sin6_addr, 16);
+  }
+}
+
+static int raw_to_addr(const uint8_t *raw, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  if (raw[0] == 4) {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    memcpy(&a->sin_port, raw + 2, 2);
+    memcpy(&a->sin_addr, raw + 4, 4);
+    *len = sizeof *a;
+    return 0;
+  }
+  if (raw[0] == 6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    memcpy(&a->sin6_port, raw + 2, 2);
+    memcpy(&a->sin6_addr, raw + 4, 16);
+    *len = sizeof *a;
+    return 0;
+  }
+  return -1;
+}
+
+/*
+ * udpRecv(fd, slab, slotSize, maxCount, lengths, addrs, offset = 0) -> count, or -errno when
+ * recvmmsg fails with something other than EAGAIN. Datagram i lands at i * slotSize + offset,
+ * its source in addrs[20 * i ...]. At most WGTS_MAX_BATCH per call.
+ */
+napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!wgts_args(env, info, 7, argv)) return NULL;
+  int32_t fd, slot, max, offset = 0;
+  uint8_t *slab, *addrs;
+  size_t slab_len, addrs_len;
+  int32_t *lengths;
+  napi_valuetype t;
+  if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
+      wgts_arg_int(env, argv[2], &slot) || wgts_arg_int(env, argv[3], &max) ||
+      wgts_arg_bytes(env, argv[5], &addrs, &addrs_len)) {
+    return NULL;
+  }
+  napi_typeof(env, argv[6], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[6], &offset)) return NULL;
+  if (max > WGTS_MAX_BATCH) max = WGTS_MAX_BATCH;
+  if (slot <= 0 || max < 0 || offset < 0 || offset >= slot ||
+      (size_t)slot * (size_t)max > slab_len || (size_t)max * WGTS_ADDR_SIZE > addrs_len) {
+    return wgts_throw_range(env, "slab or addrs too small for maxCount");
+  }
+  if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
+  if (max == 0) return wgts_int(env, 0);
+  struct mmsghdr msgs[WGTS_MAX_BATCH];
+  struct iovec iov[WGTS_MAX_BATCH];
+  struct sockaddr_storage from[WGTS_MAX_BATCH];
+  memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)max);
+  for (int32_t i = 0; i < max; i++) {
+    iov[i].iov_base = slab + (size_t)i * slot + offset;
+    iov[i].iov_len = (size_t)(slot - offset);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+  }
+  int r;
+  do {
+    r = recvmmsg(fd, msgs, (unsigned)max, MSG_DONTWAIT, NULL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return wgts_int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
+  for (int i = 0; i < r; i++) {
+    lengths[i] = (int32_t)msgs[i].msg_len;
+    addr_to_raw(&from[i], addrs + (size_t)i * WGTS_ADDR_SIZE);
+  }
+  return wgts_int(env, r);
+}
+
+/*
+ * udpSend(fd, slab, offsets, lengths, count, addr) -> sent. All datagrams go to the one 20-byte
+ * address. EAGAIN/ENOBUFS stop the batch (the rest count as not sent); a datagram refused for
+ * itself (EMSGSIZE, unreachable...) is skipped and the batch goes on.
+ */
+napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!wgts_args(env, info, 6, argv)) return NULL;
+  int32_t fd, count;
+  uint8_t *slab, *raw;
+  size_t slab_len, raw_len;
+  int32_t *offsets, *lengths;
+  if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
+      wgts_arg_int(env, argv[4], &count) || wgts_arg_bytes(env, argv[5], &raw, &raw_len)) {
+    return NULL;
+  }
+  if (count < 0) return wgts_throw_range(env, "negative count");
+  if (wgts_arg_i32(env, argv[2], &offsets, (size_t)count) ||
+      wgts_arg_i32(env, argv[3], &lengths, (size_t)count)) {
+    return NULL;
+  }
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  if (raw_len < WGTS_ADDR_SIZE || raw_to_addr(raw, &to, &to_len) < 0) {
+    return wgts_throw_range(env, "bad address record");
+  }
+  for (int32_t i = 0; i < count; i++) {
+    if (offsets[i] < 0 || lengths[i] < 0 || (size_t)offsets[i] + (size_t)lengths[i] > slab_len) {
+      return wgts_throw_range(env, "datagram outside the slab");
+    }
+  }
+  struct mmsghdr msgs[WGTS_MAX_BATCH];
+  struct iovec iov[WGTS_MAX_BATCH];
+  int32_t sent = 0;
+  int32_t base = 0;
+  while (base < count) {
+    int32_t n = count - base < WGTS_MAX_BATCH ? count - base : WGTS_MAX_BATCH;
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)n);
+    for (int32_t i = 0; i < n; i++) {
+      iov[i].iov_base = slab + offsets[base + i];
+      iov[i].iov_len = (size_t)lengths[base + i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &to;
+      msgs[i].msg_hdr.msg_namelen = to_len;
+    }
+    int32_t i = 0;
+    while (i < n) {
+      int r = sendmmsg(fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
+      if (r > 0) {
+        sent += r;
+        i += r;
+      } else if (r < 0 && errno == EINTR) {
+        continue;
+      } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        return wgts_int(env, sent);
+      } else {
+        i++; /* this datagram was refused on its own: skip it */
+      }
+    }
+    base += n;
+  }
+  return wgts_int(env, sent);
+}

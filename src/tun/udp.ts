@@ -1,0 +1,285 @@
+/**
+ * The Linux UDP bind (Bind over the native addon): one IPv4 and one v6-only IPv6 socket on the
+ * same port, drained with recvmmsg batches on libuv readiness, sent with one sendmmsg per batch.
+ * Sources become Endpoint objects through a small direct-mapped cache, so a steady peer costs no
+ * allocation and a flood from many sources cannot grow memory.
+ */
+import { WgError } from '../errors.js';
+import type { Bind } from '../tunnel/io.js';
+import { endpointFromBytes, parseAddress, type Endpoint } from '../tunnel/ip.js';
+import {
+  ERRNO,
+  errnoCode,
+  native,
+  RAW_ADDR_SIZE,
+  type NativeAddon,
+  type PollHandle,
+} from './native.js';
+
+/** Datagrams per native receive call. */
+export const RECV_BATCH = 64;
+/** Slot size: the largest UDP payload (65507 over IPv4, 65527 over IPv6) fits. */
+export const UDP_SLOT_SIZE = 65_536;
+const MAX_BATCHES_PER_WAKEUP = 16;
+const SEND_SLAB_SIZE = 4 << 20;
+/** wireguard-go retries a random port this often when IPv6 finds it taken. */
+const RANDOM_PORT_TRIES = 100;
+/** Entries of the source-endpoint cache (a power of two). */
+const ENDPOINT_CACHE_SIZE = 256;
+
+type OnDatagrams = (datagrams: readonly Uint8Array[], sources: readonly Endpoint[]) => void;
+
+interface Socket {
+  readonly family: 4 | 6;
+  readonly fd: number;
+  poll: PollHandle | null;
+}
+
+export class UdpBind implements Bind {
+  private readonly addon: NativeAddon;
+  private v4: Socket | null = null;
+  private v6: Socket | null = null;
+  private port = 0;
+  private mark = 0;
+  private onDatagrams: OnDatagrams | null = null;
+  private readonly recvSlab = new Uint8Array(RECV_BATCH * UDP_SLOT_SIZE);
+  private readonly recvLengths = new Int32Array(RECV_BATCH);
+  private readonly recvAddrs = new Uint8Array(RECV_BATCH * RAW_ADDR_SIZE);
+  private readonly views: Uint8Array[] = [];
+  private readonly sources: Endpoint[] = [];
+  private readonly cacheKeys = new Uint8Array(ENDPOINT_CACHE_SIZE * RAW_ADDR_SIZE);
+  private readonly cacheValues = new Array<Endpoint | undefined>(ENDPOINT_CACHE_SIZE);
+  private readonly rawOf = new WeakMap<Endpoint, Uint8Array>();
+  private readonly sendSlab = new Uint8Array(SEND_SLAB_SIZE);
+  private sendOffsets = new Int32Array(RECV_BATCH);
+  private sendLengths = new Int32Array(RECV_BATCH);
+
+  constructor() {
+    this.addon = native();
+  }
+
+  /** The bound port (0 while closed). */
+  get localPort(): number {
+    return this.port;
+  }
+
+  /** The open sockets' fds, for diagnostics and tests. */
+  get fds(): readonly number[] {
+    return [this.v4, this.v6].filter((s): s is Socket => s !== null).map((s) => s.fd);
+  }
+
+  open(port: number, onDatagrams: OnDatagrams): number {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new WgError('ERR_INVALID_PORT', `invalid listen port ${port}`, 'listen_port');
+    }
+    this.close();
+    const tries = port === 0 ? RANDOM_PORT_TRIES : 1;
+    for (let attempt = 1; ; attempt++) {
+      const r = this.openPair(port);
+      if (r === 'ok') break;
+      if (attempt >= tries) {
+        throw new WgError('ERR_IN_USE', `UDP port ${port || r.port} is in use`, 'listen_port');
+      }
+    }
+    this.onDatagrams = onDatagrams;
+    for (const s of [this.v4, this.v6]) if (s) this.watch(s);
+    if (this.mark !== 0) this.setMark(this.mark);
+    return this.port;
+  }
+
+  /** Opens v4, then v6 on the port v4 got; returns the taken port when one of them was in use. */
+  private openPair(port: number): 'ok' | { port: number } {
+    let v4: Socket | null = null;
+    let bound = port;
+    try {
+      const r = this.addon.udpOpen(4, port);
+      v4 = { family: 4, fd: r.fd, poll: null };
+      bound = r.port;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EADDRINUSE') return { port };
+      if (code !== 'EAFNOSUPPORT') throw bindError(port, err);
+    }
+    let v6: Socket | null = null;
+    try {
+      const r = this.addon.udpOpen(6, bound);
+      v6 = { family: 6, fd: r.fd, poll: null };
+      bound = r.port;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EADDRINUSE') {
+        if (v4) this.addon.closeFd(v4.fd);
+        return { port: bound };
+      }
+      // A host without IPv6 (disabled, or no address family): serve IPv4 alone.
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') {
+        if (v4) this.addon.closeFd(v4.fd);
+        throw bindError(bound, err);
+      }
+      if (!v4) throw bindError(bound, err);
+    }
+    this.v4 = v4;
+    this.v6 = v6;
+    this.port = bound;
+    return 'ok';
+  }
+
+  private watch(s: Socket): void {
+    s.poll = this.addon.pollStart(s.fd, (status) => {
+      const err = this.drain(s);
+      // libuv stopped the watcher after an error (the recv above consumed a pending socket
+      // error); the fd is still ours, so watch it again, unless the fd itself is gone.
+      if (status < 0 && s.poll && (s === this.v4 || s === this.v6)) {
+        this.addon.pollStop(s.poll);
+        s.poll = null;
+        if (err !== -ERRNO.EBADF) this.watch(s);
+      }
+    });
+  }
+
+  /** Delivers what is queued; returns the last recv error (negative errno) or 0. */
+  private drain(s: Socket): number {
+    for (let batch = 0; batch < MAX_BATCHES_PER_WAKEUP; batch++) {
+      if (s !== this.v4 && s !== this.v6) return 0; // closed by the callback
+      const n = this.addon.udpRecv(
+        s.fd,
+        this.recvSlab,
+        UDP_SLOT_SIZE,
+        RECV_BATCH,
+        this.recvLengths,
+        this.recvAddrs,
+      );
+      if (n <= 0) {
+        if (n === -ERRNO.EINTR) continue;
+        return n; // EAGAIN (0), or an error such as a queued ICMP report: nothing to deliver
+      }
+      this.deliver(n);
+      if (n < RECV_BATCH) return 0;
+    }
+    return 0;
+  }
+
+  private deliver(n: number): void {
+    const views = this.views;
+    const sources = this.sources;
+    views.length = n;
+    sources.length = n;
+    for (let i = 0; i < n; i++) {
+      views[i] = new Uint8Array(this.recvSlab.buffer, i * UDP_SLOT_SIZE, this.recvLengths[i]);
+      sources[i] = this.endpointAt(i * RAW_ADDR_SIZE);
+    }
+    this.onDatagrams?.(views, sources);
+  }
+
+  /** The Endpoint for the raw address at `off` in recvAddrs, reused while the cache holds it. */
+  private endpointAt(off: number): Endpoint {
+    const raw = this.recvAddrs;
+    const size = raw[off] === 4 ? 8 : 20;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < size; i++) h = Math.imul(h ^ raw[off + i]!, 0x01000193);
+    const slot = (h >>> 0) & (ENDPOINT_CACHE_SIZE - 1);
+    const key = slot * RAW_ADDR_SIZE;
+    const keys = this.cacheKeys;
+    let hit = this.cacheValues[slot] !== undefined;
+    for (let i = 0; i < RAW_ADDR_SIZE && hit; i++) hit = keys[key + i] === raw[off + i];
+    if (hit) return this.cacheValues[slot]!;
+    const family = raw[off];
+    const addr = raw.slice(off + 4, off + (family === 4 ? 8 : 20));
+    const ep = endpointFromBytes(addr, (raw[off + 2]! << 8) | raw[off + 3]!);
+    keys.set(raw.subarray(off, off + RAW_ADDR_SIZE), key);
+    this.cacheValues[slot] = ep;
+    this.rawOf.set(ep, keys.slice(key, key + RAW_ADDR_SIZE));
+    return ep;
+  }
+
+  private rawFor(to: Endpoint): Uint8Array | null {
+    let raw = this.rawOf.get(to);
+    if (raw) return raw;
+    let bytes = parseAddress(to.address);
+    if (!bytes || bytes.length !== (to.family === 4 ? 4 : 16)) return null;
+    // The v6 socket is v6-only: an IPv4-mapped address goes out as IPv4.
+    if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0)) {
+      if (bytes[10] === 0xff && bytes[11] === 0xff) bytes = bytes.slice(12);
+    }
+    raw = new Uint8Array(RAW_ADDR_SIZE);
+    raw[0] = bytes.length === 4 ? 4 : 6;
+    raw[2] = to.port >> 8;
+    raw[3] = to.port & 0xff;
+    raw.set(bytes, 4);
+    this.rawOf.set(to, raw);
+    return raw;
+  }
+
+  setMark(mark: number): void {
+    this.mark = mark >>> 0;
+    for (const s of [this.v4, this.v6]) {
+      if (!s) continue;
+      try {
+        this.addon.udpSetMark(s.fd, this.mark);
+      } catch (err) {
+        throw new WgError('ERR_SYSTEM', `cannot set fwmark ${mark}: ${String(err)}`, 'fwmark');
+      }
+    }
+  }
+
+  send(datagrams: readonly Uint8Array[], to: Endpoint): number {
+    const count = datagrams.length;
+    const raw = this.rawFor(to);
+    const s = raw?.[0] === 4 ? this.v4 : this.v6;
+    if (!s || !raw || count === 0) return 0;
+    if (this.sendOffsets.length < count) {
+      this.sendOffsets = new Int32Array(count);
+      this.sendLengths = new Int32Array(count);
+    }
+    const offsets = this.sendOffsets;
+    const lengths = this.sendLengths;
+    // Views of one buffer (the driver's slab) go out without a copy.
+    const buffer = datagrams[0]!.buffer;
+    let shared = true;
+    for (let i = 1; i < count && shared; i++) shared = datagrams[i]!.buffer === buffer;
+    if (shared) {
+      for (let i = 0; i < count; i++) {
+        offsets[i] = datagrams[i]!.byteOffset;
+        lengths[i] = datagrams[i]!.byteLength;
+      }
+      return this.addon.udpSend(s.fd, new Uint8Array(buffer), offsets, lengths, count, raw);
+    }
+    let sent = 0;
+    let queued = 0;
+    let used = 0;
+    for (let i = 0; i < count; i++) {
+      const d = datagrams[i]!;
+      if (d.byteLength > UDP_SLOT_SIZE) continue;
+      if (used + d.byteLength > this.sendSlab.byteLength) {
+        sent += this.addon.udpSend(s.fd, this.sendSlab, offsets, lengths, queued, raw);
+        queued = 0;
+        used = 0;
+      }
+      this.sendSlab.set(d, used);
+      offsets[queued] = used;
+      lengths[queued] = d.byteLength;
+      queued++;
+      used += d.byteLength;
+    }
+    if (queued > 0) sent += this.addon.udpSend(s.fd, this.sendSlab, offsets, lengths, queued, raw);
+    return sent;
+  }
+
+  close(): void {
+    for (const s of [this.v4, this.v6]) {
+      if (!s) continue;
+      if (s.poll) this.addon.pollStop(s.poll);
+      s.poll = null;
+      this.addon.closeFd(s.fd);
+    }
+    this.v4 = null;
+    this.v6 = null;
+    this.port = 0;
+    this.onDatagrams = null;
+  }
+}
+
+function bindError(port: number, err: unknown): WgError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new WgError('ERR_SYSTEM', `cannot bind UDP port ${port}: ${detail}`, 'listen_port');
+}

@@ -1,0 +1,124 @@
+/**
+ * The handshake rate limiter on a virtual clock: burst, refill rate, independence of sources,
+ * IPv6 /64 grouping, idle collection and the table bound.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RateLimiter, RATE_LIMITER_MAX_ENTRIES } from '../../src/tunnel/rate-limiter.js';
+import { RATE_LIMIT_BURST, RATE_LIMIT_PACKETS_PER_SECOND } from '../../src/constants.js';
+import { parseAddress } from '../../src/tunnel/ip.js';
+
+function addr(s: string): Uint8Array {
+  const b = parseAddress(s);
+  assert.ok(b, s);
+  return b;
+}
+
+/** How many of `n` packets at the same instant are allowed. */
+function burst(rl: RateLimiter, a: Uint8Array, nowMs: number, n: number): number {
+  let ok = 0;
+  for (let i = 0; i < n; i++) if (rl.allow(a, nowMs)) ok++;
+  return ok;
+}
+
+test('constants are 20/s with a burst of 5', () => {
+  assert.equal(RATE_LIMIT_PACKETS_PER_SECOND, 20);
+  assert.equal(RATE_LIMIT_BURST, 5);
+});
+
+test('a new source gets a burst of 5, then is denied', () => {
+  const rl = new RateLimiter();
+  const a = addr('192.0.2.1');
+  for (let i = 0; i < 5; i++) assert.equal(rl.allow(a, 1000), true, `packet ${i + 1}`);
+  assert.equal(rl.allow(a, 1000), false);
+  assert.equal(rl.allow(a, 1000), false);
+  assert.equal(rl.size, 1);
+});
+
+test('tokens refill at 20 per second (one per 50 ms), capped at the burst', () => {
+  const rl = new RateLimiter();
+  const a = addr('192.0.2.1');
+  let now = 10_000;
+  assert.equal(burst(rl, a, now, 10), 5);
+  now += 49;
+  assert.equal(rl.allow(a, now), false, '49 ms is not enough for a token');
+  now += 1;
+  assert.equal(rl.allow(a, now), true, '50 ms earns one');
+  assert.equal(rl.allow(a, now), false);
+  // A steady 20/s stream is allowed indefinitely; 40/s gets half through.
+  let ok = 0;
+  for (let i = 0; i < 100; i++) if (rl.allow(a, (now += 50))) ok++;
+  assert.equal(ok, 100);
+  ok = 0;
+  for (let i = 0; i < 100; i++) if (rl.allow(a, (now += 25))) ok++;
+  assert.equal(ok, 50);
+  // A long pause refills only up to the burst.
+  now += 60_000;
+  assert.equal(burst(rl, a, now, 10), 5);
+});
+
+test('sources are independent', () => {
+  const rl = new RateLimiter();
+  const a = addr('192.0.2.1');
+  const b = addr('192.0.2.2');
+  assert.equal(burst(rl, a, 0, 10), 5);
+  assert.equal(burst(rl, b, 0, 10), 5);
+  assert.equal(rl.allow(a, 0), false);
+  assert.equal(rl.size, 2);
+});
+
+test('IPv6 sources share a bucket per /64', () => {
+  const rl = new RateLimiter();
+  assert.equal(burst(rl, addr('2001:db8:1:2::1'), 0, 3), 3);
+  assert.equal(burst(rl, addr('2001:db8:1:2:ffff:ffff:ffff:ffff'), 0, 3), 2, 'same /64');
+  assert.equal(burst(rl, addr('2001:db8:1:3::1'), 0, 10), 5, 'next /64 is separate');
+  assert.equal(rl.size, 2);
+  // An IPv4 address equal to the first 4 bytes of a v6 key is a different source.
+  assert.equal(burst(rl, Uint8Array.of(0x20, 0x01, 0x0d, 0xb8), 0, 10), 5);
+  assert.equal(rl.allow(new Uint8Array(7), 0), false, 'malformed address');
+});
+
+test('gc drops entries idle for more than 1 s only', () => {
+  const rl = new RateLimiter();
+  rl.allow(addr('192.0.2.1'), 0);
+  rl.allow(addr('192.0.2.2'), 600);
+  rl.allow(addr('2001:db8::1'), 900);
+  rl.gc(1000);
+  assert.equal(rl.size, 3, 'exactly 1 s idle is kept');
+  rl.gc(1001);
+  assert.equal(rl.size, 2);
+  rl.gc(1601);
+  assert.equal(rl.size, 1);
+  rl.gc(5000);
+  assert.equal(rl.size, 0);
+  // After collection the source starts over with a fresh burst.
+  assert.equal(burst(rl, addr('192.0.2.1'), 5000, 10), 5);
+});
+
+test('the table is bounded: new sources are denied when full, known ones still served', () => {
+  const rl = new RateLimiter();
+  const a = new Uint8Array(4);
+  a[0] = 10;
+  for (let i = 0; i < RATE_LIMITER_MAX_ENTRIES; i++) {
+    a[1] = i >> 16;
+    a[2] = (i >> 8) & 0xff;
+    a[3] = i & 0xff;
+    assert.equal(rl.allow(a, 0), true);
+  }
+  assert.equal(rl.size, RATE_LIMITER_MAX_ENTRIES);
+  assert.equal(rl.allow(addr('192.0.2.1'), 0), false, 'new source, table full');
+  assert.equal(rl.allow(addr('2001:db8::1'), 0), false);
+  assert.equal(rl.allow(addr('10.0.0.7'), 0), true, 'known source with tokens left');
+  assert.equal(rl.size, RATE_LIMITER_MAX_ENTRIES);
+  rl.gc(1001);
+  assert.equal(rl.size, 0);
+  assert.equal(rl.allow(addr('192.0.2.1'), 1001), true, 'room again after gc');
+});
+
+test('a smaller bound can be chosen', () => {
+  const rl = new RateLimiter(2);
+  assert.equal(rl.allow(addr('192.0.2.1'), 0), true);
+  assert.equal(rl.allow(addr('192.0.2.2'), 0), true);
+  assert.equal(rl.allow(addr('192.0.2.3'), 0), false);
+  assert.equal(rl.size, 2);
+});
