@@ -2,7 +2,13 @@
  * The library surface of wireguard-ts: the sans-I/O device and its pieces, the key helpers and
  * the configuration protocol. The daemon (src/cli.ts) is built from these.
  */
-export { Device, paddedLength, type DeviceEnv, type DeviceOutput, type Logger } from './tunnel/device.js';
+export {
+  Device,
+  paddedLength,
+  type DeviceEnv,
+  type DeviceOutput,
+  type Logger,
+} from './tunnel/device.js';
 export { Peer } from './tunnel/peer.js';
 export { Driver } from './tunnel/driver.js';
 export type { TunDevice, Bind } from './tunnel/io.js';

@@ -121,7 +121,11 @@ export function generateKeyPair(): KeyPair {
 export function keyPairOf(priv: Bytes): KeyPair {
   const keyObject = privateKeyObject(priv);
   const jwk = createPublicKey(keyObject).export({ format: 'jwk' });
-  return { privateKey: priv, publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')), keyObject };
+  return {
+    privateKey: priv,
+    publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')),
+    keyObject,
+  };
 }
 
 /** The X25519 public key of a (clamped or not: X25519 clamps) private key. */

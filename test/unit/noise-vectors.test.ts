@@ -245,7 +245,16 @@ test('cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector through our handsha
   const p1 = hex(m[0]!.payload);
   const msg1 = new Uint8Array(80 + p1.length + 16);
   const ss = dh(init.keyObject, resp.publicKey)!;
-  const ist = writeInitiation(p, init, resp.publicKey, ss, staticKeys(hex(v.init_ephemeral)), p1, msg1, 0)!;
+  const ist = writeInitiation(
+    p,
+    init,
+    resp.publicKey,
+    ss,
+    staticKeys(hex(v.init_ephemeral)),
+    p1,
+    msg1,
+    0,
+  )!;
   assert.equal(toHex(msg1), m[0]!.ciphertext);
 
   const got = readInitiation(p, resp, msg1, 0, p1.length, (s) =>
