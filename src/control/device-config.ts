@@ -43,6 +43,16 @@ export class DeviceConfig implements UapiHandler {
     };
   }
 
+  stats(): ReadonlyArray<readonly [string, number]> {
+    const dev = this.driver.device;
+    const out: [string, number][] = Object.entries(dev.drops).map(([k, v]) => [`drop_${k}`, v]);
+    let staged = 0;
+    for (const p of dev.peers.values()) staged += p.staged.length;
+    out.push(['peers', dev.peers.size], ['indices', dev.indexCount], ['staged_packets', staged]);
+    out.push(['allowed_ips', dev.allowedIps.size], ['mtu', dev.mtu]);
+    return out;
+  }
+
   set(ops: readonly UapiSetOp[]): number {
     const dev = this.driver.device;
     let section: Section | null = null;

@@ -103,6 +103,26 @@ export async function uapiGet(
   return parseGet(reply);
 }
 
+/** wireguard-ts's `stats=1`: drop counters (`drop_<reason>`) and gauges, by name. */
+export async function uapiStats(
+  ifnameOrPath: string,
+  opts: UapiClientOptions = {},
+): Promise<Map<string, number>> {
+  const path = resolvePath(ifnameOrPath, opts.dir);
+  const reply = await request(path, 'stats=1\n\n', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const out = new Map<string, number>();
+  for (const line of reply.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out.set(line.slice(0, eq), Number(line.slice(eq + 1)));
+  }
+  const errno = out.get('errno');
+  if (errno === undefined)
+    throw new UapiErrnoError(EPROTO, `UAPI stats from ${path}: no errno line`);
+  if (errno !== 0) throw new UapiErrnoError(Math.abs(errno), `UAPI stats from ${path} refused`);
+  out.delete('errno');
+  return out;
+}
+
 /** Applies operations (`set=1`); throws UapiErrnoError (positive errno) when the daemon refuses. */
 export async function uapiSet(
   ifnameOrPath: string,

@@ -28,6 +28,11 @@ export interface UapiHandler {
   get(): UapiDeviceInfo;
   /** Applies ops in order; returns 0 or a positive errno (e.g. EADDRINUSE 98 when the port is taken). */
   set(ops: readonly UapiSetOp[]): number;
+  /**
+   * wireguard-ts's own `stats=1` operation (drop counters by reason and other gauges), which
+   * `wg` never sends; without it the operation is refused like any unknown one.
+   */
+  stats?(): ReadonlyArray<readonly [string, number]>;
 }
 
 export interface UapiServer {
@@ -102,7 +107,7 @@ function listenPrivate(server: Server, path: string): Promise<void> {
 class Connection {
   private parts: string[] = [];
   private partLen = 0;
-  private state: 'op' | 'get' | 'set' | 'set-failed' = 'op';
+  private state: 'op' | 'get' | 'stats' | 'set' | 'set-failed' = 'op';
   private parser: UapiSetParser | null = null;
   private failedErrno = 0;
   private closed = false;
@@ -186,6 +191,8 @@ class Connection {
           this.failedErrno = 0;
         } else if (line === 'get=1') {
           this.state = 'get';
+        } else if (line === 'stats=1' && this.handler.stats) {
+          this.state = 'stats';
         } else {
           // wireguard-go logs and closes without a reply. Log only the key part: never a key value.
           const shown = line.split('=')[0]!.slice(0, 32);
@@ -201,6 +208,18 @@ class Connection {
           return;
         }
         this.replyGet();
+        return;
+      case 'stats':
+        this.state = 'op';
+        if (line !== '') {
+          this.reply(errnoReply(EINVAL));
+          return;
+        }
+        this.reply(
+          this.handler.stats!()
+            .map(([k, v]) => `${k}=${v}\n`)
+            .join('') + errnoReply(0),
+        );
         return;
       case 'set':
         if (line === '' || line === '\r') {

@@ -1,0 +1,84 @@
+/**
+ * The node's persistent X25519 key: generated once, written 0600 in a 0700 directory (a hostPath
+ * outside tmpfs in the DaemonSet), reused across agent restarts and reboots so peers never have
+ * to learn a new key (the bootstrap problem of seed 002). The file holds the key in `wg genkey`
+ * form, so `wg pubkey < file` works on it.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import {
+  chmodSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+  closeSync,
+  fsyncSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { WgError } from '../../errors.js';
+
+export interface NodeKey {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** Base64 of the public key, as published. */
+  readonly publicKeyBase64: string;
+  /** True when this call generated (and saved) the key. */
+  readonly generated: boolean;
+}
+
+// PKCS#8 DER prefix of an X25519 private key; the raw 32 bytes follow it.
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
+  const der = Buffer.concat([PKCS8_X25519_PREFIX, Buffer.from(privateKey)]);
+  const pub = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+  const jwk = pub.export({ format: 'jwk' });
+  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+}
+
+export function generatePrivateKey(): Uint8Array {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  return new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
+}
+
+function parseKeyFile(text: string, file: string): Uint8Array {
+  const b = Buffer.from(text.trim(), 'base64');
+  if (b.length !== 32 || !/^[A-Za-z0-9+/]{43}=$/.test(text.trim())) {
+    throw new WgError('ERR_INVALID_KEY', `${file}: not a base64 WireGuard private key`, 'key-file');
+  }
+  return new Uint8Array(b);
+}
+
+/** Loads the key at `file`, or generates and saves one when the file does not exist. */
+export function loadOrCreateNodeKey(file: string): NodeKey {
+  let privateKey: Uint8Array;
+  let generated = false;
+  try {
+    privateKey = parseKeyFile(readFileSync(file, 'utf8'), file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    privateKey = generatePrivateKey();
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    chmodSync(dirname(file), 0o700);
+    // Write-then-rename, synced, so a crash or power loss never leaves a truncated key behind.
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, `${Buffer.from(privateKey).toString('base64')}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    generated = true;
+  }
+  const publicKey = publicKeyOf(privateKey);
+  return {
+    privateKey,
+    publicKey,
+    publicKeyBase64: Buffer.from(publicKey).toString('base64'),
+    generated,
+  };
+}
