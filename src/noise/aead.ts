@@ -57,6 +57,45 @@ export interface Aead {
   ): number;
 }
 
+/**
+ * Whole batches sealed or opened in place in one call (the native backend). Packet i is
+ * slab[offsets[i] .. +lengths[i]) under nonce counters[i] and key keyIdx[i] (or key 0) of `keys`
+ * (32-byte keys back to back).
+ */
+export interface BatchAead {
+  /**
+   * Encrypts packets 0..count in place, each followed by its 16-byte tag: the caller leaves
+   * that room after every plaintext.
+   */
+  sealBatch(
+    keys: Uint8Array,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    counters: Float64Array,
+    count: number,
+    keyIdx?: Int32Array,
+  ): void;
+  /**
+   * Decrypts packets 0..count in place; lengths[i] counts ciphertext and tag, and the plaintext
+   * (lengths[i] − 16 bytes) replaces the ciphertext. ok[i] = 1 when the tag verified, else 0 and
+   * the packet's plaintext region is zeroed. Returns how many verified.
+   */
+  openBatch(
+    keys: Uint8Array,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    counters: Float64Array,
+    count: number,
+    ok: Uint8Array,
+    keyIdx?: Int32Array,
+  ): number;
+}
+
+/** A backend, possibly with batch calls (the device uses them when present). */
+export type AnyAead = Aead & Partial<BatchAead>;
+
 const nonceBuf = new Uint8Array(12);
 const nonceView = new DataView(nonceBuf.buffer);
 

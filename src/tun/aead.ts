@@ -10,41 +10,12 @@
  * bad counter or key index) throw before any packet is touched; a failed tag never throws.
  */
 import { randomBytes, createCipheriv } from 'node:crypto';
-import type { Aead } from '../noise/aead.js';
+import type { Aead, BatchAead } from '../noise/aead.js';
 import { AEAD_TAG_SIZE } from '../constants.js';
 import { WgError } from '../errors.js';
 import { native } from './native.js';
 
-export interface BatchAead {
-  /**
-   * Encrypts packets 0..count in place, each followed by its 16-byte tag: the caller leaves
-   * that room after every plaintext.
-   */
-  sealBatch(
-    keys: Uint8Array,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    counters: Float64Array,
-    count: number,
-    keyIdx?: Int32Array,
-  ): void;
-  /**
-   * Decrypts packets 0..count in place; lengths[i] counts ciphertext and tag, and the plaintext
-   * (lengths[i] − 16 bytes) replaces the ciphertext. ok[i] = 1 when the tag verified, else 0 and
-   * the packet's plaintext region is zeroed. Returns how many verified.
-   */
-  openBatch(
-    keys: Uint8Array,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    counters: Float64Array,
-    count: number,
-    ok: Uint8Array,
-    keyIdx?: Int32Array,
-  ): number;
-}
+export type { BatchAead } from '../noise/aead.js';
 
 /** The addon's AEAD exports (the rest of the addon is typed in native.ts). */
 interface NativeAeadAddon {

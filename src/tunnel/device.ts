@@ -32,7 +32,7 @@ import {
   AEAD_TAG_SIZE,
 } from '../constants.js';
 import { DROP_REASONS, WgError, type DropReason } from '../errors.js';
-import { nodeAead, type Aead } from '../noise/aead.js';
+import { nodeAead, type AnyAead } from '../noise/aead.js';
 import { clamp, dh, equal, generateKeyPair, isZero, type KeyPair } from '../noise/crypto.js';
 import { CookieChecker } from '../noise/cookie.js';
 import {
@@ -92,8 +92,8 @@ export interface DeviceEnv {
   randomBytes: (n: number) => Uint8Array;
   /** Wall clock (ms since the Unix epoch): TAI64N timestamps and last-handshake times only. */
   wallClockMs: () => number;
-  /** Transport AEAD backend; node:crypto by default. */
-  aead?: Aead;
+  /** Transport AEAD backend (batch calls used when it has them); node:crypto by default. */
+  aead?: AnyAead;
   log?: Logger;
   /** Ephemeral key pairs for handshakes; OpenSSL's generator by default. */
   generateKeyPair?: () => KeyPair;
@@ -116,7 +116,7 @@ export class Device {
   readonly drops: Record<DropReason, number>;
   private readonly index: IndexTable<Keypair<Peer> | Peer>;
   private readonly limiter = new RateLimiter();
-  private readonly aead: Aead;
+  private readonly aead: AnyAead;
   private readonly log: Logger;
   private readonly rekeyAfterTimeMs: number;
   private underLoadUntil = -Infinity;
@@ -124,6 +124,16 @@ export class Device {
   private hsCount = 0;
   private hsPrevCount = 0;
   private scratch = new Uint8Array(65536 + PADDING_MULTIPLE);
+  // Reused per batch: no allocation per packet for the batch bookkeeping. Sending and receiving
+  // keep separate scratch: a receive batch can trigger a send (key confirmation flushes staged
+  // packets) while it is still being walked.
+  private readonly tx = new BatchScratch();
+  private readonly rx = new BatchScratch();
+  private rxKeys = new Uint8Array(32 * 8);
+  private rxData: Uint8Array[] = [];
+  private rxSrc: Endpoint[] = [];
+  private rxKeypair: Keypair<Peer>[] = [];
+  private txPeers: Peer[] = [];
 
   constructor(private readonly env: DeviceEnv) {
     this.index = new IndexTable(env.randomBytes);
@@ -234,19 +244,50 @@ export class Device {
 
   /** An IP packet read from the TUN device. */
   sendPacket(packet: Uint8Array, now: number, out: DeviceOutput): void {
-    const v = ipVersion(packet);
-    let peer: Peer | undefined;
-    if (v === 4) peer = this.allowedIps.lookupV4(packet, IPV4_DST_OFFSET);
-    else if (v === 6) peer = this.allowedIps.lookupV6(packet, IPV6_DST_OFFSET);
-    else return this.drop('bad_outbound_packet', null, out);
-    if (!peer) return this.drop('no_route', null, out);
-    const kp = peer.current;
-    if (peer.staged.length === 0 && kp && kp.canSend(now) && peer.endpoint) {
-      this.sendTransport(peer, kp, [packet], now, out);
-      return;
+    this.sendPackets([packet], now, out);
+  }
+
+  /**
+   * A batch of IP packets read from the TUN device. Packets of a peer with a live session are
+   * sealed together (one slab, one batch AEAD call); the others are staged behind a handshake.
+   * The buffers are only read during the call.
+   */
+  sendPackets(packets: readonly Uint8Array[], now: number, out: DeviceOutput): void {
+    const touched = this.txPeers;
+    for (let i = 0; i < packets.length; i++) {
+      const packet = packets[i]!;
+      const v = ipVersion(packet);
+      let peer: Peer | undefined;
+      if (v === 4) peer = this.allowedIps.lookupV4(packet, IPV4_DST_OFFSET);
+      else if (v === 6) peer = this.allowedIps.lookupV6(packet, IPV6_DST_OFFSET);
+      else {
+        this.drop('bad_outbound_packet', null, out);
+        continue;
+      }
+      if (!peer) {
+        this.drop('no_route', null, out);
+        continue;
+      }
+      if (peer.txBatch.length > 0) {
+        peer.txBatch.push(packet);
+        continue;
+      }
+      const kp = peer.current;
+      if (peer.staged.length === 0 && kp && kp.canSend(now) && peer.endpoint) {
+        touched.push(peer);
+        peer.txBatch.push(packet);
+        continue;
+      }
+      if (!peer.stage(packet)) this.drop('staged_overflow', peer, out);
+      this.sendStaged(peer, now, out);
     }
-    if (!peer.stage(packet)) this.drop('staged_overflow', peer, out);
-    this.sendStaged(peer, now, out);
+    for (let i = 0; i < touched.length; i++) {
+      const peer = touched[i]!;
+      const list = peer.txBatch;
+      peer.txBatch = [];
+      this.sendTransport(peer, peer.current!, list, now, out);
+    }
+    touched.length = 0;
   }
 
   /** wireguard-go SendStagedPackets: flush the queue with the current session, or handshake. */
@@ -263,37 +304,63 @@ export class Device {
     this.sendTransport(peer, kp, packets, now, out);
   }
 
-  /** Seals and sends packets (an empty packet is a keepalive), then runs the send-side timers. */
+  /**
+   * Seals and sends packets (an empty packet is a keepalive) with one session, then runs the
+   * send-side timers. All datagrams of the batch live in one slab, sealed in place, so the bind
+   * can hand them to sendmmsg without copying.
+   */
   private sendTransport(
     peer: Peer,
     kp: Keypair<Peer>,
-    packets: Uint8Array[],
+    packets: readonly Uint8Array[],
     now: number,
     out: DeviceOutput,
   ): void {
     const endpoint = peer.endpoint!;
+    const mtu = this.mtu;
+    this.tx.ensure(packets.length);
+    let total = 0;
+    for (let i = 0; i < packets.length; i++) {
+      total += TRANSPORT_HEADER_SIZE + paddedLength(packets[i]!.length, mtu) + AEAD_TAG_SIZE;
+    }
+    const slab = new Uint8Array(total); // zeroed: the padding needs no fill
+    const { offsets, lengths, counters } = this.tx;
+    let count = 0;
+    let off = 0;
     let dataSent = false;
-    for (const packet of packets) {
+    for (let i = 0; i < packets.length; i++) {
+      const packet = packets[i]!;
       if (kp.sendCounter >= REJECT_AFTER_MESSAGES) {
         this.drop('expired_keypair', peer, out);
         continue;
       }
       const counter = kp.sendCounter++;
-      const padded = paddedLength(packet.length, this.mtu);
-      const datagram = new Uint8Array(TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE);
-      writeU32(datagram, 0, 4);
-      writeU32(datagram, Transport.receiver, kp.remoteIndex);
-      writeCounter(datagram, Transport.counter, counter);
-      let plain = packet;
-      if (padded !== packet.length) {
-        plain = this.scratch.subarray(0, padded);
-        plain.set(packet);
-        plain.fill(0, packet.length);
-      }
-      this.aead.seal(kp.sendKey, counter, plain, null, datagram, Transport.data);
-      peer.stats.txBytes += datagram.length;
+      const padded = paddedLength(packet.length, mtu);
+      writeU32(slab, off, 4);
+      writeU32(slab, off + Transport.receiver, kp.remoteIndex);
+      writeCounter(slab, off + Transport.counter, counter);
+      slab.set(packet, off + Transport.data);
+      offsets[count] = off + Transport.data;
+      lengths[count] = padded;
+      counters[count] = counter;
+      count++;
+      off += TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
       if (packet.length > 0) dataSent = true;
-      out.send(datagram, endpoint, peer);
+    }
+    if (this.aead.sealBatch) {
+      this.aead.sealBatch(kp.sendKey, slab, offsets, lengths, counters, count);
+    } else {
+      for (let i = 0; i < count; i++) {
+        const plain = this.scratch.subarray(0, lengths[i]!);
+        plain.set(slab.subarray(offsets[i]!, offsets[i]! + lengths[i]!));
+        this.aead.seal(kp.sendKey, counters[i]!, plain, null, slab, offsets[i]!);
+      }
+    }
+    for (let i = 0; i < count; i++) {
+      const start = offsets[i]! - TRANSPORT_HEADER_SIZE;
+      const end = offsets[i]! + lengths[i]! + AEAD_TAG_SIZE;
+      peer.stats.txBytes += end - start;
+      out.send(slab.subarray(start, end), endpoint, peer);
     }
     this.timersAnyAuthenticatedPacketTraversal(peer, now);
     this.timersAnyAuthenticatedPacketSent(peer);
@@ -358,6 +425,121 @@ export class Device {
   }
 
   // ---- inbound -------------------------------------------------------------------------
+
+  /**
+   * A batch of UDP datagrams, `sources[i]` the sender of `datagrams[i]`. Transport messages are
+   * opened together (one batch AEAD call) and decrypted in place, so delivered packets are views
+   * of the caller's buffers, valid only during the call (the driver writes them to the TUN
+   * before returning). Handshake messages are handled one by one, in order.
+   */
+  receiveDatagrams(
+    datagrams: readonly Uint8Array[],
+    sources: readonly Endpoint[],
+    now: number,
+    out: DeviceOutput,
+  ): void {
+    let count = 0;
+    for (let i = 0; i < datagrams.length; i++) {
+      const d = datagrams[i]!;
+      if (d.length < 32 || d[0] !== 4 || d[1] !== 0 || d[2] !== 0 || d[3] !== 0) {
+        if (count > 0) this.openTransportBatch(count, now, out);
+        count = 0;
+        this.receiveDatagram(d, sources[i]!, now, out);
+        continue;
+      }
+      const kp = this.transportKeypair(d, now, out);
+      if (!kp) continue;
+      this.rxData[count] = d;
+      this.rxSrc[count] = sources[i]!;
+      this.rxKeypair[count] = kp;
+      count++;
+    }
+    if (count > 0) this.openTransportBatch(count, now, out);
+  }
+
+  /** The session a transport message names, if it may still receive; else counted and null. */
+  private transportKeypair(d: Uint8Array, now: number, out: DeviceOutput): Keypair<Peer> | null {
+    const entry = this.index.get(readU32(d, Transport.receiver));
+    if (!(entry instanceof Keypair)) {
+      this.drop('unknown_index', null, out);
+      return null;
+    }
+    if (!entry.canReceive(now)) {
+      this.drop('expired_keypair', entry.peer, out);
+      return null;
+    }
+    const counter = readCounter(d, Transport.counter);
+    if (counter < 0 || counter >= REJECT_AFTER_MESSAGES) {
+      this.drop('counter_limit', entry.peer, out);
+      return null;
+    }
+    return entry;
+  }
+
+  private openTransportBatch(count: number, now: number, out: DeviceOutput): void {
+    this.rx.ensure(count);
+    const { offsets, lengths, counters, ok, keyIdx } = this.rx;
+    const data = this.rxData;
+    for (let i = 0; i < count; i++) {
+      counters[i] = readCounter(data[i]!, Transport.counter);
+      lengths[i] = data[i]!.length - TRANSPORT_HEADER_SIZE;
+    }
+    const buffer = data[0]!.buffer;
+    let shared = this.aead.openBatch !== undefined;
+    for (let i = 1; shared && i < count; i++) shared = data[i]!.buffer === buffer;
+    if (shared) {
+      // One call over the caller's buffer: keys of the (few) sessions involved, by index.
+      const keypairs: Keypair<Peer>[] = [];
+      for (let i = 0; i < count; i++) {
+        const kp = this.rxKeypair[i]!;
+        let k = keypairs.indexOf(kp);
+        if (k < 0) {
+          k = keypairs.length;
+          keypairs.push(kp);
+          if (this.rxKeys.length < 32 * keypairs.length) {
+            const grown = new Uint8Array(this.rxKeys.length * 2);
+            grown.set(this.rxKeys);
+            this.rxKeys = grown;
+          }
+          this.rxKeys.set(kp.recvKey, 32 * k);
+        }
+        keyIdx[i] = k;
+        offsets[i] = data[i]!.byteOffset + Transport.data;
+      }
+      const slab = new Uint8Array(buffer, 0, buffer.byteLength);
+      const keys = this.rxKeys.subarray(0, 32 * keypairs.length);
+      this.aead.openBatch!(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
+    } else {
+      for (let i = 0; i < count; i++) {
+        const d = data[i]!;
+        const n = this.aead.open(
+          this.rxKeypair[i]!.recvKey,
+          counters[i]!,
+          d.subarray(Transport.data),
+          null,
+          this.scratch,
+          0,
+        );
+        ok[i] = n < 0 ? 0 : 1;
+        if (n >= 0) d.set(this.scratch.subarray(0, n), Transport.data);
+      }
+    }
+    for (let i = 0; i < count; i++) {
+      const d = data[i]!;
+      const kp = this.rxKeypair[i]!;
+      if (!ok[i]) this.drop('decrypt_failed', kp.peer, out);
+      else {
+        const n = lengths[i]! - AEAD_TAG_SIZE;
+        const plain = d.subarray(Transport.data, Transport.data + n);
+        this.acceptTransport(kp, counters[i]!, plain, d.length, this.rxSrc[i]!, now, out);
+      }
+    }
+    // Drop references to the caller's buffers.
+    for (let i = 0; i < count; i++) {
+      this.rxData[i] = EMPTY;
+      this.rxKeypair[i] = undefined as unknown as Keypair<Peer>;
+    }
+  }
 
   /** A UDP datagram that arrived from `src`. */
   receiveDatagram(d: Uint8Array, src: Endpoint, now: number, out: DeviceOutput): void {
@@ -542,17 +724,30 @@ export class Device {
   }
 
   private receiveTransport(d: Uint8Array, src: Endpoint, now: number, out: DeviceOutput): void {
-    const entry = this.index.get(readU32(d, Transport.receiver));
-    if (!(entry instanceof Keypair)) return this.drop('unknown_index', null, out);
-    const kp = entry;
-    const peer = kp.peer;
-    if (!kp.canReceive(now)) return this.drop('expired_keypair', peer, out);
+    const kp = this.transportKeypair(d, now, out);
+    if (!kp) return;
     const counter = readCounter(d, Transport.counter);
-    if (counter < 0 || counter >= REJECT_AFTER_MESSAGES)
-      return this.drop('counter_limit', peer, out);
     const plain = new Uint8Array(d.length - TRANSPORT_HEADER_SIZE - AEAD_TAG_SIZE);
     const n = this.aead.open(kp.recvKey, counter, d.subarray(Transport.data), null, plain, 0);
-    if (n < 0) return this.drop('decrypt_failed', peer, out);
+    if (n < 0) return this.drop('decrypt_failed', kp.peer, out);
+    this.acceptTransport(kp, counter, plain, d.length, src, now, out);
+  }
+
+  /**
+   * After a transport message authenticated: replay window, key confirmation, roaming, timers,
+   * then the inner packet's source must route back to the same peer (PROTOCOL.md §6).
+   */
+  private acceptTransport(
+    kp: Keypair<Peer>,
+    counter: number,
+    plain: Uint8Array,
+    wireLength: number,
+    src: Endpoint,
+    now: number,
+    out: DeviceOutput,
+  ): void {
+    const peer = kp.peer;
+    const n = plain.length;
     if (!kp.replay.check(counter)) return this.drop('replayed_counter', peer, out);
 
     if (kp === peer.next) {
@@ -566,7 +761,7 @@ export class Device {
       this.sendStaged(peer, now, out);
     }
     if (!sameEndpoint(peer.endpoint, src)) peer.endpoint = src;
-    peer.stats.rxBytes += d.length;
+    peer.stats.rxBytes += wireLength;
     // keep-key-fresh on receive: the initiator rekeys before the session is rejected.
     const cur = peer.current;
     if (
@@ -717,6 +912,25 @@ export class Device {
   /** Number of live receiver indices (handshakes and sessions); for tests and metrics. */
   get indexCount(): number {
     return this.index.size;
+  }
+}
+
+/** Per-batch arrays handed to the batch AEAD, grown to the largest batch seen. */
+class BatchScratch {
+  offsets = new Int32Array(256);
+  lengths = new Int32Array(256);
+  counters = new Float64Array(256);
+  keyIdx = new Int32Array(256);
+  ok = new Uint8Array(256);
+
+  ensure(n: number): void {
+    if (n <= this.offsets.length) return;
+    const size = 1 << Math.ceil(Math.log2(n));
+    this.offsets = new Int32Array(size);
+    this.lengths = new Int32Array(size);
+    this.counters = new Float64Array(size);
+    this.keyIdx = new Int32Array(size);
+    this.ok = new Uint8Array(size);
   }
 }
 

@@ -4,8 +4,8 @@
  * (datagrams grouped per endpoint into one batched send, packets into one batched TUN write).
  * One coarse ticker (100 ms) drives every peer timer, as undici does for its timeouts.
  *
- *   TUN batch ──► device.sendPacket ──► sends grouped by endpoint ──► bind.send
- *   UDP batch ──► device.receiveDatagram ──► deliveries ──► tun.write (and replies ──► bind.send)
+ *   TUN batch ──► device.sendPackets ──► sends grouped by endpoint ──► bind.send
+ *   UDP batch ──► device.receiveDatagrams ──► deliveries ──► tun.write (and replies ──► bind.send)
  */
 import { performance } from 'node:perf_hooks';
 import type { DropReason } from '../errors.js';
@@ -142,8 +142,7 @@ export class Driver {
   }
 
   private readonly onTunPackets = (packets: readonly Uint8Array[]): void => {
-    const now = this.now();
-    for (let i = 0; i < packets.length; i++) this.device.sendPacket(packets[i]!, now, this.out);
+    this.device.sendPackets(packets, this.now(), this.out);
     this.out.flush();
   };
 
@@ -151,10 +150,7 @@ export class Driver {
     datagrams: readonly Uint8Array[],
     sources: readonly Endpoint[],
   ): void => {
-    const now = this.now();
-    for (let i = 0; i < datagrams.length; i++) {
-      this.device.receiveDatagram(datagrams[i]!, sources[i]!, now, this.out);
-    }
+    this.device.receiveDatagrams(datagrams, sources, this.now(), this.out);
     this.out.flush();
   };
 

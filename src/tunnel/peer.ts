@@ -55,6 +55,8 @@ export class Peer {
   latestTimestamp: Uint8Array | null = null;
   lastInitiationConsumed = -Infinity;
 
+  /** Packets of the batch being sealed (see Device.sendPackets); empty between calls. */
+  txBatch: Uint8Array[] = [];
   /** Packets waiting for a session; oldest dropped beyond STAGED_PACKETS_MAX. */
   staged: Uint8Array[] = [];
 

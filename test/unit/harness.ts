@@ -6,6 +6,7 @@ import type { DropReason } from '../../src/errors.js';
 import { formatEndpoint, parseEndpoint, parsePrefix, type Endpoint } from '../../src/tunnel/ip.js';
 import { generatePrivateKey, publicKey } from '../../src/noise/keys.js';
 import type { Peer } from '../../src/tunnel/peer.js';
+import type { AnyAead } from '../../src/noise/aead.js';
 
 export interface Datagram {
   from: Endpoint;
@@ -23,8 +24,8 @@ export class World {
   /** Return false to drop a datagram in flight. */
   filter: (d: Datagram) => boolean = () => true;
 
-  node(name: string, endpoint: string): TestNode {
-    const n = new TestNode(this, name, parseEndpoint(endpoint));
+  node(name: string, endpoint: string, aead?: AnyAead): TestNode {
+    const n = new TestNode(this, name, parseEndpoint(endpoint), undefined, aead);
     this.nodes.push(n);
     return n;
   }
@@ -73,11 +74,13 @@ export class TestNode {
     readonly name: string,
     public endpoint: Endpoint,
     rekeyAfterTimeMs?: number,
+    aead?: AnyAead,
   ) {
     this.device = new Device({
       randomBytes: (n) => new Uint8Array(randomBytes(n)),
       wallClockMs: () => world.wallBase + world.now,
       ...(rekeyAfterTimeMs ? { rekeyAfterTimeMs } : {}),
+      ...(aead ? { aead } : {}),
     });
     this.device.setPrivateKey(this.privateKey);
     this.out = {
