@@ -2,7 +2,8 @@
  * Daemon lifecycle, for each selected implementation (WG_TS_IMPLS), following wireguard-go's
  * conventions: exit on link deletion, on removal of the UAPI socket file and on SIGTERM/SIGINT
  * (cleaning up socket and link); a second daemon for a live name exits 1; a stale socket file is
- * replaced; the link moved to another namespace keeps working; link MTU changes are followed.
+ * replaced; the link moved to another namespace keeps working; link down/up and MTU changes are
+ * followed.
  * After each test nothing of the daemon is left (process, socket file, link).
  */
 import assert from 'node:assert/strict';
@@ -132,6 +133,20 @@ for (const impl of selectedImpls()) {
         2000,
         'moved link gone with its daemon',
       );
+    });
+
+    it('keeps the tunnel through link down/up on either end', async () => {
+      const p = await makePair(lab, impl, 'go');
+      await waitPing(lab, p.a.ns, p.b.inner4, 8000);
+      for (const end of [p.a, p.b]) {
+        await lab.exec(end.ns, 'ip', ['link', 'set', end.ifname, 'down']);
+        assert.equal(await ping(lab, p.a.ns, p.b.inner4), false, 'no traffic while down');
+        await lab.exec(end.ns, 'ip', ['link', 'set', end.ifname, 'up']);
+        // IPv4 addresses and their routes survive down/up: the daemon only has to keep serving
+        // the same TUN device.
+        await waitPing(lab, p.a.ns, p.b.inner4, 5000);
+      }
+      assert.ok(p.a.daemon.alive() && p.b.daemon.alive(), 'daemons stay');
     });
 
     it('follows link MTU changes (padding capped at the new MTU)', async () => {
