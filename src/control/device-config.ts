@@ -5,7 +5,7 @@
  * ignored; turning persistent keepalive on sends a keepalive when the section ends.
  */
 import { WgError } from '../errors.js';
-import type { Driver } from '../tunnel/driver.js';
+import type { Device, DeviceOutput } from '../tunnel/device.js';
 import type { Peer } from '../tunnel/peer.js';
 import { EADDRINUSE, EINVAL, type UapiDeviceInfo, type UapiSetOp } from './uapi.js';
 import type { UapiHandler } from './uapi-server.js';
@@ -17,9 +17,21 @@ interface Section {
   keepaliveWas: number;
 }
 
+/** What configuration acts on: the Driver in the daemon, an in-memory stand-in in tests. */
+export interface ConfigTarget {
+  readonly device: Device;
+  /** The UDP port actually bound. */
+  readonly listenPort: number;
+  /** Rebinds; throws WgError('ERR_IN_USE') when the port is taken. */
+  setListenPort(port: number): void;
+  setFwmark(mark: number): void;
+  /** Runs `fn` with an output for what configuration sends (keepalives), then flushes it. */
+  withOutput(fn: (out: DeviceOutput, now: number) => void): void;
+}
+
 export class DeviceConfig implements UapiHandler {
   constructor(
-    private readonly driver: Driver,
+    private readonly driver: ConfigTarget,
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
