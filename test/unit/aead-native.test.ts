@@ -11,8 +11,6 @@ import {
   nativeAeadUnavailableReason,
 } from '../../src/tun/aead.js';
 
-const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (n: number) => new Uint8Array(randomBytes(n));
 const TAG = 16;
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER; // 2^53 − 1
@@ -73,58 +71,7 @@ test('the native backend is available (the addon is built by npm ci)', () => {
   assert.equal(nativeAead.name, 'native');
 });
 
-const sunscreen = new TextEncoder().encode(
-  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
-);
-
-test('RFC 8439 §2.8.2 ChaCha20-Poly1305 (native)', { skip }, () => {
-  const key = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
-  const nonce = hex('070000004041424344454647');
-  const ad = hex('50515253c0c1c2c3c4c5c6c7');
-  const out = new Uint8Array(sunscreen.length + 16);
-  assert.equal(nativeAead.sealWithNonce(key, nonce, sunscreen, ad, out, 0), out.length);
-  assert.equal(
-    toHex(out),
-    'd31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b' +
-      '1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7' +
-      'bc3ff4def08e4b7a9de576d26586cec64b61161ae10b594f09e26a7e902ecbd0600691',
-  );
-  const back = new Uint8Array(sunscreen.length);
-  assert.equal(nativeAead.openWithNonce(key, nonce, out, ad, back, 0), sunscreen.length);
-  assert.deepEqual(back, sunscreen);
-  // The AD is authenticated: without it, or with it changed, the tag fails.
-  assert.equal(nativeAead.openWithNonce(key, nonce, out, null, back, 0), -1);
-  out[5] = out[5]! ^ 1;
-  assert.equal(nativeAead.openWithNonce(key, nonce, out, ad, back, 0), -1);
-  assert.ok(
-    back.every((b) => b === 0),
-    'no unauthenticated plaintext is left in dst',
-  );
-});
-
-test('RFC 8439 A.5 ChaCha20-Poly1305 decryption (native)', { skip }, () => {
-  const key = hex('1c9240a5eb55d38af333888604f6b5f0473917c1402b80099dca5cbc207075c0');
-  const nonce = hex('000000000102030405060708');
-  const ad = hex('f33388860000000000004e91');
-  const ct = hex(
-    `64a0861575861af460f062c79be643bd5e805cfd345cf389f108670ac76c8cb24c6cfc18755d43eea09ee94e382d26b0bdb7b73c321b0100d4f03b7f355894cf332f830e710b97ce98c8a84abd0b948114ad176e008d33bd60f982b1ff37c8559797a06ef4f0ef61c186324e2b3506383606907b6a7c02b0f9f6157b53c867e4b9166c767b804d46a59b5216cde7a4e99040c5a40433225ee282a1b0a06c523eaf4534d7f83fa1155b0047718cbc546a0d072b04b3564eea1b422273f548271a0bb2316053fa76991955ebd63159434ecebb4e466dae5a1073a6727627097a1049e617d91d361094fa68f0ff77987130305beaba2eda04df997b714d6c6f2c29a6ad5cb4022b02709b`,
-  );
-  const tag = hex('eead9d67890cbb22392336fea1851f38');
-  const sealed = new Uint8Array(ct.length + 16);
-  sealed.set(ct);
-  sealed.set(tag, ct.length);
-  const out = new Uint8Array(ct.length);
-  assert.equal(nativeAead.openWithNonce(key, nonce, sealed, ad, out, 0), ct.length);
-  const text = Buffer.from(out).toString('utf8');
-  assert.ok(
-    text.startsWith('Internet-Drafts are draft documents valid for a maximum of six months'),
-  );
-  assert.ok(text.endsWith('/\u201cwork in progress./\u201d'));
-  // Sealing the plaintext back gives the vector's ciphertext and tag.
-  const again = new Uint8Array(sealed.length);
-  nativeAead.sealWithNonce(key, nonce, out, ad, again, 0);
-  assert.deepEqual(again, sealed);
-});
+// The RFC 8439 vectors run for every backend, native included, in noise-vectors.test.ts.
 
 test(
   'per packet: agrees with node:crypto and noble on random packets and counters',

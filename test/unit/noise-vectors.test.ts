@@ -17,7 +17,8 @@ import {
   mac,
   publicKeyOf,
 } from '../../src/noise/crypto.js';
-import { nobleAead, nodeAead, xopen, xseal } from '../../src/noise/aead.js';
+import { nobleAead, nodeAead, xopen, xseal, type Aead } from '../../src/noise/aead.js';
+import { nativeAead, nativeAeadAvailable } from '../../src/tun/aead.js';
 import {
   protocol,
   readInitiation,
@@ -91,7 +92,10 @@ const sunscreen = new TextEncoder().encode(
   "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
 );
 
-for (const aead of [nodeAead, nobleAead]) {
+const backends: Aead[] = [nodeAead, nobleAead];
+if (nativeAeadAvailable()) backends.push(nativeAead);
+
+for (const aead of backends) {
   test(`RFC 8439 §2.8.2 ChaCha20-Poly1305 (${aead.name})`, () => {
     const key = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
     const nonce = hex('070000004041424344454647');
@@ -107,6 +111,7 @@ for (const aead of [nodeAead, nobleAead]) {
     const back = new Uint8Array(sunscreen.length);
     assert.equal(aead.openWithNonce(key, nonce, out, ad, back, 0), sunscreen.length);
     assert.deepEqual(back, sunscreen);
+    assert.equal(aead.openWithNonce(key, nonce, out, null, back, 0), -1, 'AD is authenticated');
     out[5] = out[5]! ^ 1;
     assert.equal(aead.openWithNonce(key, nonce, out, ad, back, 0), -1);
   });
@@ -129,6 +134,9 @@ for (const aead of [nodeAead, nobleAead]) {
       text.startsWith('Internet-Drafts are draft documents valid for a maximum of six months'),
     );
     assert.ok(text.endsWith('/\u201cwork in progress./\u201d'));
+    const again = new Uint8Array(sealed.length);
+    aead.sealWithNonce(key, nonce, out, ad, again, 0);
+    assert.deepEqual(again, sealed, 'sealing the plaintext gives the vector back');
   });
 }
 
