@@ -52,7 +52,6 @@ import {
   readU32,
   Response,
   Transport,
-  writeCounter,
   writeU32,
 } from '../noise/messages.js';
 import { compareTai64n, tai64n, TAI64N_SIZE } from '../noise/tai64n.js';
@@ -73,6 +72,18 @@ import {
 import { Keypair } from './keypair.js';
 import { Peer } from './peer.js';
 import { RateLimiter } from './rate-limiter.js';
+import {
+  timersAnyAuthenticatedPacketReceived,
+  timersAnyAuthenticatedPacketSent,
+  timersAnyAuthenticatedPacketTraversal,
+  timersDataReceived,
+  timersDataSent,
+  timersHandshakeComplete,
+  timersSessionDerived,
+} from './timers.js';
+import { BatchOpener, BatchScratch, sealPackets } from './transport.js';
+
+export { paddedLength } from './transport.js';
 
 /** Where the device's decisions go. Buffers handed out are owned by the receiver. */
 export interface DeviceOutput {
@@ -129,7 +140,7 @@ export class Device {
   // packets) while it is still being walked.
   private readonly tx = new BatchScratch();
   private readonly rx = new BatchScratch();
-  private rxKeys = new Uint8Array(32 * 8);
+  private readonly opener = new BatchOpener();
   private rxData: Uint8Array[] = [];
   private rxSrc: Endpoint[] = [];
   private rxKeypair: Keypair<Peer>[] = [];
@@ -317,54 +328,25 @@ export class Device {
     out: DeviceOutput,
   ): void {
     const endpoint = peer.endpoint!;
-    const mtu = this.mtu;
-    this.tx.ensure(packets.length);
-    let total = 0;
-    for (let i = 0; i < packets.length; i++) {
-      total += TRANSPORT_HEADER_SIZE + paddedLength(packets[i]!.length, mtu) + AEAD_TAG_SIZE;
-    }
-    const slab = new Uint8Array(total); // zeroed: the padding needs no fill
-    const { offsets, lengths, counters } = this.tx;
-    let count = 0;
-    let off = 0;
-    let dataSent = false;
-    for (let i = 0; i < packets.length; i++) {
-      const packet = packets[i]!;
-      if (kp.sendCounter >= REJECT_AFTER_MESSAGES) {
-        this.drop('expired_keypair', peer, out);
-        continue;
-      }
-      const counter = kp.sendCounter++;
-      const padded = paddedLength(packet.length, mtu);
-      writeU32(slab, off, 4);
-      writeU32(slab, off + Transport.receiver, kp.remoteIndex);
-      writeCounter(slab, off + Transport.counter, counter);
-      slab.set(packet, off + Transport.data);
-      offsets[count] = off + Transport.data;
-      lengths[count] = padded;
-      counters[count] = counter;
-      count++;
-      off += TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
-      if (packet.length > 0) dataSent = true;
-    }
-    if (this.aead.sealBatch) {
-      this.aead.sealBatch(kp.sendKey, slab, offsets, lengths, counters, count);
-    } else {
-      for (let i = 0; i < count; i++) {
-        const plain = this.scratch.subarray(0, lengths[i]!);
-        plain.set(slab.subarray(offsets[i]!, offsets[i]! + lengths[i]!));
-        this.aead.seal(kp.sendKey, counters[i]!, plain, null, slab, offsets[i]!);
-      }
-    }
+    const { slab, count, dataSent, exhausted } = sealPackets(
+      this.aead,
+      this.tx,
+      this.scratch,
+      kp,
+      packets,
+      this.mtu,
+    );
+    for (let i = 0; i < exhausted; i++) this.drop('expired_keypair', peer, out);
+    const { offsets, lengths } = this.tx;
     for (let i = 0; i < count; i++) {
       const start = offsets[i]! - TRANSPORT_HEADER_SIZE;
       const end = offsets[i]! + lengths[i]! + AEAD_TAG_SIZE;
       peer.stats.txBytes += end - start;
       out.send(slab.subarray(start, end), endpoint, peer);
     }
-    this.timersAnyAuthenticatedPacketTraversal(peer, now);
-    this.timersAnyAuthenticatedPacketSent(peer);
-    if (dataSent) this.timersDataSent(peer, now);
+    timersAnyAuthenticatedPacketTraversal(peer, now);
+    timersAnyAuthenticatedPacketSent(peer);
+    if (dataSent) timersDataSent(peer, now, this.jitter());
     // keep-key-fresh on send
     if (
       kp.sendCounter > REKEY_AFTER_MESSAGES ||
@@ -386,8 +368,8 @@ export class Device {
     peer.lastSentHandshake = now;
     const msg = this.createInitiation(peer, now);
     if (msg) {
-      this.timersAnyAuthenticatedPacketTraversal(peer, now);
-      this.timersAnyAuthenticatedPacketSent(peer);
+      timersAnyAuthenticatedPacketTraversal(peer, now);
+      timersAnyAuthenticatedPacketSent(peer);
       if (peer.endpoint) {
         peer.stats.txBytes += msg.length;
         out.send(msg, peer.endpoint, peer);
@@ -477,53 +459,9 @@ export class Device {
   }
 
   private openTransportBatch(count: number, now: number, out: DeviceOutput): void {
-    this.rx.ensure(count);
-    const { offsets, lengths, counters, ok, keyIdx } = this.rx;
     const data = this.rxData;
-    for (let i = 0; i < count; i++) {
-      counters[i] = readCounter(data[i]!, Transport.counter);
-      lengths[i] = data[i]!.length - TRANSPORT_HEADER_SIZE;
-    }
-    const buffer = data[0]!.buffer;
-    let shared = this.aead.openBatch !== undefined;
-    for (let i = 1; shared && i < count; i++) shared = data[i]!.buffer === buffer;
-    if (shared) {
-      // One call over the caller's buffer: keys of the (few) sessions involved, by index.
-      const keypairs: Keypair<Peer>[] = [];
-      for (let i = 0; i < count; i++) {
-        const kp = this.rxKeypair[i]!;
-        let k = keypairs.indexOf(kp);
-        if (k < 0) {
-          k = keypairs.length;
-          keypairs.push(kp);
-          if (this.rxKeys.length < 32 * keypairs.length) {
-            const grown = new Uint8Array(this.rxKeys.length * 2);
-            grown.set(this.rxKeys);
-            this.rxKeys = grown;
-          }
-          this.rxKeys.set(kp.recvKey, 32 * k);
-        }
-        keyIdx[i] = k;
-        offsets[i] = data[i]!.byteOffset + Transport.data;
-      }
-      const slab = new Uint8Array(buffer, 0, buffer.byteLength);
-      const keys = this.rxKeys.subarray(0, 32 * keypairs.length);
-      this.aead.openBatch!(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
-    } else {
-      for (let i = 0; i < count; i++) {
-        const d = data[i]!;
-        const n = this.aead.open(
-          this.rxKeypair[i]!.recvKey,
-          counters[i]!,
-          d.subarray(Transport.data),
-          null,
-          this.scratch,
-          0,
-        );
-        ok[i] = n < 0 ? 0 : 1;
-        if (n >= 0) d.set(this.scratch.subarray(0, n), Transport.data);
-      }
-    }
+    this.opener.open(this.aead, this.rx, this.scratch, data, this.rxKeypair, count);
+    const { ok, lengths, counters } = this.rx;
     for (let i = 0; i < count; i++) {
       const d = data[i]!;
       const kp = this.rxKeypair[i]!;
@@ -626,8 +564,8 @@ export class Device {
     peer.lastInitiationConsumed = now;
     peer.stats.rxBytes += d.length;
     peer.endpoint = src;
-    this.timersAnyAuthenticatedPacketReceived(peer);
-    this.timersAnyAuthenticatedPacketTraversal(peer, now);
+    timersAnyAuthenticatedPacketReceived(peer);
+    timersAnyAuthenticatedPacketTraversal(peer, now);
 
     // Our own pending initiation, if any, is abandoned: the peer's wins (wireguard-go does the same).
     const old = peer.clearInitiation();
@@ -661,8 +599,8 @@ export class Device {
     peer.next = kp;
     peer.previous = null;
     peer.lastSentHandshake = now;
-    this.timersSessionDerived(peer, now);
-    this.timersAnyAuthenticatedPacketSent(peer);
+    timersSessionDerived(peer, now);
+    timersAnyAuthenticatedPacketSent(peer);
     peer.stats.txBytes += resp.length;
     out.send(resp, src, peer);
     this.log.debug(
@@ -706,10 +644,10 @@ export class Device {
     peer.current = kp;
     peer.stats.rxBytes += d.length;
     peer.endpoint = src;
-    this.timersSessionDerived(peer, now);
-    this.timersHandshakeComplete(peer);
-    this.timersAnyAuthenticatedPacketReceived(peer);
-    this.timersAnyAuthenticatedPacketTraversal(peer, now);
+    timersSessionDerived(peer, now);
+    timersHandshakeComplete(peer, this.env.wallClockMs());
+    timersAnyAuthenticatedPacketReceived(peer);
+    timersAnyAuthenticatedPacketTraversal(peer, now);
     this.log.info(`peer ${shortKey(peer.publicKey)}: handshake complete (initiator)`);
     // Confirm the session to the responder: staged data if any, else a keepalive.
     this.sendKeepalive(peer, now, out);
@@ -756,7 +694,7 @@ export class Device {
       peer.previous = peer.current;
       peer.current = kp;
       peer.next = null;
-      this.timersHandshakeComplete(peer);
+      timersHandshakeComplete(peer, this.env.wallClockMs());
       this.log.info(`peer ${shortKey(peer.publicKey)}: handshake complete (responder)`);
       this.sendStaged(peer, now, out);
     }
@@ -773,10 +711,10 @@ export class Device {
       peer.timers.sentLastMinuteHandshake = true;
       this.sendInitiation(peer, false, now, out);
     }
-    this.timersAnyAuthenticatedPacketTraversal(peer, now);
-    this.timersAnyAuthenticatedPacketReceived(peer);
+    timersAnyAuthenticatedPacketTraversal(peer, now);
+    timersAnyAuthenticatedPacketReceived(peer);
     if (n === 0) return; // keepalive
-    this.timersDataReceived(peer, now);
+    timersDataReceived(peer, now);
     const len = ipPacketLength(plain, n);
     if (len < 0) return this.drop('bad_inner_packet', peer, out);
     const v = plain[0]! >> 4;
@@ -843,42 +781,6 @@ export class Device {
     this.sendInitiation(peer, true, now, out);
   }
 
-  private timersDataSent(peer: Peer, now: number): void {
-    if (!peer.timers.newHandshake) {
-      peer.timers.newHandshake = now + KEEPALIVE_TIMEOUT_MS + REKEY_TIMEOUT_MS + this.jitter();
-    }
-  }
-
-  private timersDataReceived(peer: Peer, now: number): void {
-    if (!peer.timers.sendKeepalive) peer.timers.sendKeepalive = now + KEEPALIVE_TIMEOUT_MS;
-    else peer.timers.needAnotherKeepalive = true;
-  }
-
-  private timersAnyAuthenticatedPacketSent(peer: Peer): void {
-    peer.timers.sendKeepalive = 0;
-  }
-
-  private timersAnyAuthenticatedPacketReceived(peer: Peer): void {
-    peer.timers.newHandshake = 0;
-  }
-
-  private timersAnyAuthenticatedPacketTraversal(peer: Peer, now: number): void {
-    if (peer.persistentKeepaliveSeconds > 0) {
-      peer.timers.persistentKeepalive = now + peer.persistentKeepaliveSeconds * 1000;
-    }
-  }
-
-  private timersHandshakeComplete(peer: Peer): void {
-    peer.timers.retransmitHandshake = 0;
-    peer.timers.handshakeAttempts = 0;
-    peer.timers.sentLastMinuteHandshake = false;
-    peer.stats.lastHandshakeWallMs = this.env.wallClockMs();
-  }
-
-  private timersSessionDerived(peer: Peer, now: number): void {
-    peer.timers.zeroKeyMaterial = now + ZERO_KEYS_AFTER_MS;
-  }
-
   private ephemeral(): KeyPair {
     return (this.env.generateKeyPair ?? generateKeyPair)();
   }
@@ -913,35 +815,6 @@ export class Device {
   get indexCount(): number {
     return this.index.size;
   }
-}
-
-/** Per-batch arrays handed to the batch AEAD, grown to the largest batch seen. */
-class BatchScratch {
-  offsets = new Int32Array(256);
-  lengths = new Int32Array(256);
-  counters = new Float64Array(256);
-  keyIdx = new Int32Array(256);
-  ok = new Uint8Array(256);
-
-  ensure(n: number): void {
-    if (n <= this.offsets.length) return;
-    const size = 1 << Math.ceil(Math.log2(n));
-    this.offsets = new Int32Array(size);
-    this.lengths = new Int32Array(size);
-    this.counters = new Float64Array(size);
-    this.keyIdx = new Int32Array(size);
-    this.ok = new Uint8Array(size);
-  }
-}
-
-/** WireGuard's padding (wireguard-go calculatePaddingSize): to 16 bytes, never past the MTU. */
-export function paddedLength(len: number, mtu: number): number {
-  if (mtu === 0) return (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
-  let last = len;
-  if (last > mtu) last %= mtu;
-  let padded = (last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
-  if (padded > mtu) padded = mtu;
-  return len + (padded - last);
 }
 
 /** Address bytes ‖ big-endian port: what a cookie is bound to. */
