@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { aeadByName, type Aead } from './noise/aead.js';
+import { aeadByName, type AnyAead } from './noise/aead.js';
+import { createCryptoPool } from './tun/crypto-pool.js';
 import { nativeAead, nativeAeadAvailable, nativeAeadUnavailableReason } from './tun/aead.js';
 import { Device } from './tunnel/device.js';
 import { Driver } from './tunnel/driver.js';
@@ -34,15 +35,37 @@ export function validInterfaceName(name: string): boolean {
  * The transport AEAD: WG_TS_CRYPTO=native|node|noble, else the fastest that passed its
  * self-check (native: the addon over Node's OpenSSL, ~5x node:crypto per packet at 1420 B).
  */
-export function chooseAead(name: string | undefined, log: { info(m: string): void }): Aead {
+export function chooseAead(
+  name: string | undefined,
+  workers: number,
+  log: { info(m: string): void },
+): AnyAead {
   if (name === 'native' || !name) {
-    if (nativeAeadAvailable()) return nativeAead;
+    if (nativeAeadAvailable()) {
+      if (workers <= 0) return nativeAead;
+      log.info(`crypto pool: ${workers} worker thread(s)`);
+      return createCryptoPool(workers);
+    }
     if (name === 'native') {
       throw new Error(`WG_TS_CRYPTO=native: ${nativeAeadUnavailableReason()}`);
     }
     log.info(`native AEAD unavailable (${nativeAeadUnavailableReason()}), using node:crypto`);
   }
   return aeadByName(name);
+}
+
+/**
+ * Crypto worker threads from WG_TS_WORKERS: a number, or 0 (the default) to seal and open on
+ * the main thread. The benchmark on a 2-core machine found no gain from workers (README,
+ * Performance); machines with more cores may differ.
+ */
+export function cryptoWorkers(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) {
+    throw new Error(`WG_TS_WORKERS must be a whole number from 0 to 64, not "${value}"`);
+  }
+  return n;
 }
 
 /** Parent side: starts the detached child and waits until it is ready. */
@@ -112,7 +135,9 @@ export async function runDevice(ifname: string): Promise<number> {
     const device = new Device({
       randomBytes: (n) => new Uint8Array(randomBytes(n)),
       wallClockMs: () => Date.now(),
-      aead: chooseAead(process.env.WG_TS_CRYPTO, log),
+      aead: chooseAead(process.env.WG_TS_CRYPTO, cryptoWorkers(process.env.WG_TS_WORKERS), log),
+      // The driver sends every batch before returning, so send slabs can be reused.
+      sendArenaBytes: 16 * 1024 * 1024,
       log,
       ...(process.env.WG_TS_REKEY_AFTER_TIME_MS
         ? { rekeyAfterTimeMs: Number(process.env.WG_TS_REKEY_AFTER_TIME_MS) }

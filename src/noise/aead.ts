@@ -93,8 +93,11 @@ export interface BatchAead {
   ): number;
 }
 
-/** A backend, possibly with batch calls (the device uses them when present). */
-export type AnyAead = Aead & Partial<BatchAead>;
+/**
+ * A backend, possibly with batch calls (the device uses them when present) and an allocator for
+ * send slabs (a crypto pool needs them in memory its workers share).
+ */
+export type AnyAead = Aead & Partial<BatchAead> & { allocSlab?(size: number): Uint8Array };
 
 const nonceBuf = new Uint8Array(12);
 const nonceView = new DataView(nonceBuf.buffer);

@@ -21,7 +21,7 @@ import { type Endpoint, type IpPrefix } from './ip.js';
 import { Keypair } from './keypair.js';
 import { Peer } from './peer.js';
 import { RateLimiter } from './rate-limiter.js';
-import { BatchOpener, BatchScratch } from './transport.js';
+import { BatchOpener, BatchScratch, SlabArena } from './transport.js';
 
 /** Where the device's decisions go. Buffers handed out are owned by the receiver. */
 export interface DeviceOutput {
@@ -48,6 +48,12 @@ export interface DeviceEnv {
   generateKeyPair?: () => KeyPair;
   /** Test-only: a shorter REKEY_AFTER_TIME (the soak forces frequent rekeys). */
   rekeyAfterTimeMs?: number;
+  /**
+   * Seal outgoing datagrams into a reused ring of this many bytes instead of fresh memory (less
+   * garbage, lower RSS). Datagrams handed to `send()` are then only valid until the caller has
+   * sent them, before its next call into the device; the driver does exactly that.
+   */
+  sendArenaBytes?: number;
 }
 
 const silent: Logger = { error() {}, info() {}, debug() {} };
@@ -69,6 +75,8 @@ export abstract class DeviceBase {
   protected readonly aead: AnyAead;
   protected readonly log: Logger;
   protected readonly rekeyAfterTimeMs: number;
+  /** Where send slabs come from: the AEAD's shared arena, our own ring, or fresh memory. */
+  protected readonly allocSlab: (size: number) => Uint8Array;
   protected underLoadUntil = -Infinity;
   protected hsWindowStart = 0;
   protected hsCount = 0;
@@ -90,6 +98,13 @@ export abstract class DeviceBase {
     this.aead = env.aead ?? nodeAead;
     this.log = env.log ?? silent;
     this.rekeyAfterTimeMs = env.rekeyAfterTimeMs ?? REKEY_AFTER_TIME_MS;
+    const aead = this.aead;
+    const arena = env.sendArenaBytes ? new SlabArena(env.sendArenaBytes) : null;
+    this.allocSlab = aead.allocSlab
+      ? (n) => aead.allocSlab!(n)
+      : arena
+        ? (n) => arena.alloc(n)
+        : (n) => new Uint8Array(n);
     this.drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   }
 

@@ -142,6 +142,7 @@ export class Device extends HandshakeLayer {
       kp,
       packets,
       this.mtu,
+      this.allocSlab,
     );
     for (let i = 0; i < exhausted; i++) this.drop('expired_keypair', peer, out);
     const { offsets, lengths } = this.tx;

@@ -43,6 +43,28 @@ export class BatchScratch {
   }
 }
 
+/**
+ * A ring of reused memory for send slabs: no allocation (and no garbage) per batch. A slab is
+ * valid until `bytes` more have been handed out, so whoever receives the datagrams must be done
+ * with them by then: the driver sends every batch before it returns to the event loop.
+ */
+export class SlabArena {
+  private readonly buffer: ArrayBuffer;
+  private pos = 0;
+
+  constructor(readonly bytes: number) {
+    this.buffer = new ArrayBuffer(bytes);
+  }
+
+  alloc(size: number): Uint8Array {
+    if (size > this.bytes / 4) return new Uint8Array(size);
+    if (this.pos + size > this.bytes) this.pos = 0;
+    const slab = new Uint8Array(this.buffer, this.pos, size);
+    this.pos = (this.pos + size + 7) & ~7;
+    return slab;
+  }
+}
+
 export interface SealedBatch {
   /** The datagrams, back to back: datagram i is slab[offsets[i] − 16, offsets[i] + lengths[i] + 16). */
   readonly slab: Uint8Array;
@@ -54,7 +76,7 @@ export interface SealedBatch {
 }
 
 /**
- * Assigns counters and seals `packets` (empty = keepalive) with `kp` into one new slab; offsets
+ * Assigns counters and seals `packets` (empty = keepalive) with `kp` into one slab from `alloc`; offsets
  * and lengths of the plaintexts are left in `s`. `tmp` is scratch for backends without batch
  * calls (at least 64 KiB + 16).
  */
@@ -65,13 +87,14 @@ export function sealPackets(
   kp: Keypair,
   packets: readonly Uint8Array[],
   mtu: number,
+  alloc: (size: number) => Uint8Array,
 ): SealedBatch {
   s.ensure(packets.length);
   let total = 0;
   for (let i = 0; i < packets.length; i++) {
     total += TRANSPORT_HEADER_SIZE + paddedLength(packets[i]!.length, mtu) + AEAD_TAG_SIZE;
   }
-  const slab = new Uint8Array(total); // zeroed: the padding needs no fill
+  const slab = alloc(total);
   const { offsets, lengths, counters } = s;
   let count = 0;
   let off = 0;
@@ -89,6 +112,7 @@ export function sealPackets(
     writeU32(slab, off + Transport.receiver, kp.remoteIndex);
     writeCounter(slab, off + Transport.counter, counter);
     slab.set(packet, off + Transport.data);
+    slab.fill(0, off + Transport.data + packet.length, off + Transport.data + padded);
     offsets[count] = off + Transport.data;
     lengths[count] = padded;
     counters[count] = counter;

@@ -132,3 +132,30 @@ for (const aead of backends) {
     );
   });
 }
+
+test('a send arena smaller than the traffic: every datagram still arrives intact', () => {
+  const w = new World();
+  const a = w.node(
+    'a',
+    '192.0.2.1:51820',
+    nativeAeadAvailable() ? nativeAead : nodeAead,
+    256 * 1024,
+  );
+  const b = w.node('b', '192.0.2.2:51820', undefined, 256 * 1024);
+  a.peer(b, ['10.0.0.2/32']);
+  b.peer(a, ['10.0.0.1/32']);
+  const want: string[] = [];
+  for (let round = 0; round < 20; round++) {
+    const packets = Array.from({ length: 32 }, (_, i) => {
+      want.push(`r${round}p${i}` + 'z'.repeat(900));
+      return ipv4('10.0.0.1', '10.0.0.2', want.at(-1)!);
+    });
+    a.device.sendPackets(packets, w.now, a.out);
+    w.pump();
+  }
+  assert.deepEqual(
+    b.delivered.map((p) => text(p)),
+    want,
+  );
+  assert.deepEqual(b.drops, []);
+});

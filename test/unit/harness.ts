@@ -24,8 +24,8 @@ export class World {
   /** Return false to drop a datagram in flight. */
   filter: (d: Datagram) => boolean = () => true;
 
-  node(name: string, endpoint: string, aead?: AnyAead): TestNode {
-    const n = new TestNode(this, name, parseEndpoint(endpoint), undefined, aead);
+  node(name: string, endpoint: string, aead?: AnyAead, sendArenaBytes?: number): TestNode {
+    const n = new TestNode(this, name, parseEndpoint(endpoint), undefined, aead, sendArenaBytes);
     this.nodes.push(n);
     return n;
   }
@@ -75,16 +75,20 @@ export class TestNode {
     public endpoint: Endpoint,
     rekeyAfterTimeMs?: number,
     aead?: AnyAead,
+    sendArenaBytes?: number,
   ) {
     this.device = new Device({
       randomBytes: (n) => new Uint8Array(randomBytes(n)),
       wallClockMs: () => world.wallBase + world.now,
       ...(rekeyAfterTimeMs ? { rekeyAfterTimeMs } : {}),
       ...(aead ? { aead } : {}),
+      ...(sendArenaBytes ? { sendArenaBytes } : {}),
     });
     this.device.setPrivateKey(this.privateKey);
     this.out = {
-      send: (data, to) => world.queue.push({ from: this.endpoint, to, data }),
+      // A copy: with a send arena the device reuses its buffers after the call.
+      send: (data, to) =>
+        world.queue.push({ from: this.endpoint, to, data: Uint8Array.from(data) }),
       deliver: (p) => this.delivered.push(Uint8Array.from(p)),
       drop: (r) => this.drops.push(r),
     };
