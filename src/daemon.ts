@@ -151,7 +151,9 @@ export async function runDevice(ifname: string): Promise<number> {
       driver?.close(why);
       void (uapi?.close() ?? Promise.resolve()).finally(() => process.exit(0));
     };
-    driver = new Driver(device, tun, openBind(), { log, onClose: (why) => stop(why) });
+    const bind = openBind();
+    bind.onOffloadError = (msg) => log.info(msg);
+    driver = new Driver(device, tun, bind, { log, onClose: (why) => stop(why) });
     driver.start();
     const uapiFd = process.env.WG_UAPI_FD;
     uapi = await listenUapi({
