@@ -3,6 +3,10 @@
  * same port, drained with recvmmsg batches on libuv readiness, sent with one sendmmsg per batch.
  * Sources become Endpoint objects through a small direct-mapped cache, so a steady peer costs no
  * allocation and a flood from many sources cannot grow memory.
+ *
+ * Offloads, as wireguard-go does: UDP GSO sends a run of contiguous equal-size datagrams as one
+ * message (the kernel segments it), UDP GRO receives coalesced buffers that are split here, so
+ * `onDatagrams` sees the same datagrams either way. WG_TS_UDP_GSO=0 / WG_TS_UDP_GRO=0 turn them off.
  */
 import { WgError } from '../errors.js';
 import type { Bind } from '../tunnel/io.js';
@@ -29,14 +33,50 @@ const ENDPOINT_CACHE_SIZE = 256;
 
 type OnDatagrams = (datagrams: readonly Uint8Array[], sources: readonly Endpoint[]) => void;
 
+/** The offload entry points, absent from an addon built before them. */
+interface OffloadAddon {
+  udpOffload?(fd: number, wantGso: boolean, wantGro: boolean): number;
+  udpRecv(
+    fd: number,
+    slab: Uint8Array,
+    slotSize: number,
+    maxCount: number,
+    lengths: Int32Array,
+    addrs: Uint8Array,
+    offset: number,
+    groSizes: Int32Array,
+  ): number;
+  udpSend(
+    fd: number,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    addr: Uint8Array,
+    gso: Int32Array,
+  ): number;
+}
+
+const OFFLOAD_GSO = 1;
+const OFFLOAD_GRO = 2;
+
 interface Socket {
   readonly family: 4 | 6;
   readonly fd: number;
   poll: PollHandle | null;
+  /** [enabled, errno]: the addon clears `enabled` and records why when the kernel refuses GSO. */
+  readonly gso: Int32Array;
+  gro: boolean;
+}
+
+/** Whether the offloads are wanted (env switches, read at each open). */
+function offloadWanted(name: 'WG_TS_UDP_GSO' | 'WG_TS_UDP_GRO'): boolean {
+  return process.env[name] !== '0';
 }
 
 export class UdpBind implements Bind {
   private readonly addon: NativeAddon;
+  private readonly offload: OffloadAddon;
   private v4: Socket | null = null;
   private v6: Socket | null = null;
   private port = 0;
@@ -44,6 +84,7 @@ export class UdpBind implements Bind {
   private onDatagrams: OnDatagrams | null = null;
   private readonly recvSlab = new Uint8Array(RECV_BATCH * UDP_SLOT_SIZE);
   private readonly recvLengths = new Int32Array(RECV_BATCH);
+  private readonly groSizes = new Int32Array(RECV_BATCH);
   private readonly recvAddrs = new Uint8Array(RECV_BATCH * RAW_ADDR_SIZE);
   private readonly views: Uint8Array[] = [];
   private readonly sources: Endpoint[] = [];
@@ -54,8 +95,21 @@ export class UdpBind implements Bind {
   private sendOffsets = new Int32Array(RECV_BATCH);
   private sendLengths = new Int32Array(RECV_BATCH);
 
+  /** Called once per socket when the kernel refuses GSO and it is turned off (for the log). */
+  onOffloadError: ((message: string) => void) | null = null;
+
   constructor() {
     this.addon = native();
+    this.offload = this.addon as unknown as OffloadAddon;
+  }
+
+  /** Which offloads are active on the open sockets (diagnostics and tests). */
+  get offloads(): { gso: boolean; gro: boolean } {
+    const open = [this.v4, this.v6].filter((s): s is Socket => s !== null);
+    return {
+      gso: open.length > 0 && open.every((s) => s.gso[0] !== 0),
+      gro: open.length > 0 && open.every((s) => s.gro),
+    };
   }
 
   /** The bound port (0 while closed). */
@@ -82,6 +136,7 @@ export class UdpBind implements Bind {
       }
     }
     this.onDatagrams = onDatagrams;
+    for (const s of [this.v4, this.v6]) if (s) this.enableOffloads(s);
     for (const s of [this.v4, this.v6]) if (s) this.watch(s);
     if (this.mark !== 0) this.setMark(this.mark);
     return this.port;
@@ -93,7 +148,7 @@ export class UdpBind implements Bind {
     let bound = port;
     try {
       const r = this.addon.udpOpen(4, port);
-      v4 = { family: 4, fd: r.fd, poll: null };
+      v4 = newSocket(4, r.fd);
       bound = r.port;
     } catch (err) {
       const code = errnoCode(err);
@@ -103,7 +158,7 @@ export class UdpBind implements Bind {
     let v6: Socket | null = null;
     try {
       const r = this.addon.udpOpen(6, bound);
-      v6 = { family: 6, fd: r.fd, poll: null };
+      v6 = newSocket(6, r.fd);
       bound = r.port;
     } catch (err) {
       const code = errnoCode(err);
@@ -124,6 +179,16 @@ export class UdpBind implements Bind {
     return 'ok';
   }
 
+  private enableOffloads(s: Socket): void {
+    if (typeof this.offload.udpOffload !== 'function') return;
+    const gso = offloadWanted('WG_TS_UDP_GSO');
+    const gro = offloadWanted('WG_TS_UDP_GRO');
+    if (!gso && !gro) return;
+    const bits = this.offload.udpOffload(s.fd, gso, gro);
+    s.gso[0] = bits & OFFLOAD_GSO ? 1 : 0;
+    s.gro = (bits & OFFLOAD_GRO) !== 0;
+  }
+
   private watch(s: Socket): void {
     s.poll = this.addon.pollStart(s.fd, (status) => {
       const err = this.drain(s);
@@ -141,33 +206,58 @@ export class UdpBind implements Bind {
   private drain(s: Socket): number {
     for (let batch = 0; batch < MAX_BATCHES_PER_WAKEUP; batch++) {
       if (s !== this.v4 && s !== this.v6) return 0; // closed by the callback
-      const n = this.addon.udpRecv(
-        s.fd,
-        this.recvSlab,
-        UDP_SLOT_SIZE,
-        RECV_BATCH,
-        this.recvLengths,
-        this.recvAddrs,
-      );
+      const n = s.gro
+        ? this.offload.udpRecv(
+            s.fd,
+            this.recvSlab,
+            UDP_SLOT_SIZE,
+            RECV_BATCH,
+            this.recvLengths,
+            this.recvAddrs,
+            0,
+            this.groSizes,
+          )
+        : this.addon.udpRecv(
+            s.fd,
+            this.recvSlab,
+            UDP_SLOT_SIZE,
+            RECV_BATCH,
+            this.recvLengths,
+            this.recvAddrs,
+          );
       if (n <= 0) {
         if (n === -ERRNO.EINTR) continue;
         return n; // EAGAIN (0), or an error such as a queued ICMP report: nothing to deliver
       }
-      this.deliver(n);
+      this.deliver(n, s.gro);
       if (n < RECV_BATCH) return 0;
     }
     return 0;
   }
 
-  private deliver(n: number): void {
+  /** Hands the batch over; a GRO-coalesced slot becomes its datagrams, each with the source. */
+  private deliver(n: number, gro: boolean): void {
     const views = this.views;
     const sources = this.sources;
-    views.length = n;
-    sources.length = n;
+    const buffer = this.recvSlab.buffer;
+    let k = 0;
     for (let i = 0; i < n; i++) {
-      views[i] = new Uint8Array(this.recvSlab.buffer, i * UDP_SLOT_SIZE, this.recvLengths[i]);
-      sources[i] = this.endpointAt(i * RAW_ADDR_SIZE);
+      const base = i * UDP_SLOT_SIZE;
+      const len = this.recvLengths[i]!;
+      const source = this.endpointAt(i * RAW_ADDR_SIZE);
+      const seg = gro ? this.groSizes[i]! : 0;
+      if (seg > 0 && len > seg) {
+        for (let off = 0; off < len; off += seg) {
+          views[k] = new Uint8Array(buffer, base + off, Math.min(seg, len - off));
+          sources[k++] = source;
+        }
+      } else {
+        views[k] = new Uint8Array(buffer, base, len);
+        sources[k++] = source;
+      }
     }
+    views.length = k;
+    sources.length = k;
     this.onDatagrams?.(views, sources);
   }
 
@@ -242,7 +332,7 @@ export class UdpBind implements Bind {
         offsets[i] = datagrams[i]!.byteOffset;
         lengths[i] = datagrams[i]!.byteLength;
       }
-      return this.addon.udpSend(s.fd, new Uint8Array(buffer), offsets, lengths, count, raw);
+      return this.sendRaw(s, new Uint8Array(buffer), offsets, lengths, count, raw);
     }
     let sent = 0;
     let queued = 0;
@@ -251,7 +341,7 @@ export class UdpBind implements Bind {
       const d = datagrams[i]!;
       if (d.byteLength > UDP_SLOT_SIZE) continue;
       if (used + d.byteLength > this.sendSlab.byteLength) {
-        sent += this.addon.udpSend(s.fd, this.sendSlab, offsets, lengths, queued, raw);
+        sent += this.sendRaw(s, this.sendSlab, offsets, lengths, queued, raw);
         queued = 0;
         used = 0;
       }
@@ -261,7 +351,25 @@ export class UdpBind implements Bind {
       queued++;
       used += d.byteLength;
     }
-    if (queued > 0) sent += this.addon.udpSend(s.fd, this.sendSlab, offsets, lengths, queued, raw);
+    if (queued > 0) sent += this.sendRaw(s, this.sendSlab, offsets, lengths, queued, raw);
+    return sent;
+  }
+
+  /** One native send; contiguous runs go out as GSO messages while the socket allows it. */
+  private sendRaw(
+    s: Socket,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    raw: Uint8Array,
+  ): number {
+    if (s.gso[0] === 0) return this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw);
+    const sent = this.offload.udpSend(s.fd, slab, offsets, lengths, count, raw, s.gso);
+    if (s.gso[0] === 0) {
+      const why = s.gso[1] === ERRNO.EIO ? 'EIO' : `errno ${s.gso[1]}`;
+      this.onOffloadError?.(`UDP GSO refused by the kernel (${why}) on IPv${s.family}, turned off`);
+    }
     return sent;
   }
 
@@ -277,6 +385,10 @@ export class UdpBind implements Bind {
     this.port = 0;
     this.onDatagrams = null;
   }
+}
+
+function newSocket(family: 4 | 6, fd: number): Socket {
+  return { family, fd, poll: null, gso: new Int32Array(2), gro: false };
 }
 
 function bindError(port: number, err: unknown): WgError {

@@ -18,9 +18,10 @@ NAPI_MODULE_INIT() {
       EXPORT("udpOpen", wgts_udp_open),     EXPORT("udpSetMark", wgts_udp_set_mark),
       EXPORT("udpGetMark", wgts_udp_get_mark), EXPORT("udpRecv", wgts_udp_recv),
       EXPORT("udpSend", wgts_udp_send),     EXPORT("pollStart", wgts_poll_start),
-      EXPORT("pollStop", wgts_poll_stop),
+      EXPORT("pollStop", wgts_poll_stop),   EXPORT("udpOffload", wgts_udp_offload),
       EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),
       EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
+      EXPORT("tunReadVnet", wgts_tun_read_vnet), EXPORT("gsoSplit", wgts_gso_split_js),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
     return NULL;

@@ -1,6 +1,8 @@
 /*
- * The TUN device and link queries: open /dev/net/tun (TUNSETIFF), adopt an inherited fd
- * (TUNGETIFF), batched non-blocking read/write over caller-owned slabs, and the MTU/ifindex ioctls.
+ * The TUN device and link queries: open /dev/net/tun (TUNSETIFF, optionally with IFF_VNET_HDR and
+ * TUNSETOFFLOAD), adopt an inherited fd (TUNGETIFF), batched non-blocking read/write over
+ * caller-owned slabs (reads of offload frames split super-packets through gso.c), and the
+ * MTU/ifindex ioctls.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,17 +12,47 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "wgts.h"
 
-/* tunOpen(name, multiQueue?) -> { fd, name } */
+/* Not in older uapi headers (Linux 6.2). */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+/* Bytes of struct virtio_net_hdr, the header size set on devices we open. */
+#define VNET_HDR_LEN 10
+
+/*
+ * Asks for checksum, TSO and USO offloads, then without USO (kernels before 6.2), then none;
+ * returns the TUN_F_* flags granted.
+ */
+static int set_offload(int fd) {
+  static const unsigned int tries[] = {
+      TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+      TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+  };
+  for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+    if (ioctl(fd, TUNSETOFFLOAD, tries[i]) == 0) return (int)tries[i];
+  }
+  ioctl(fd, TUNSETOFFLOAD, 0u);
+  return 0;
+}
+
+/*
+ * tunOpen(name, multiQueue?, vnetHdr?) -> { fd, name, offload }. offload is -1 without vnetHdr,
+ * else the TUN_F_* flags the kernel granted (0: frames carry the header but nothing is offloaded).
+ */
 napi_value wgts_tun_open(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!wgts_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  if (!wgts_args(env, info, 3, argv)) return NULL;
   char name[IFNAMSIZ + 8];
-  int mq = 0;
-  if (wgts_arg_string(env, argv[0], name, sizeof name) || wgts_arg_bool(env, argv[1], &mq)) {
+  int mq = 0, vnet = 0;
+  if (wgts_arg_string(env, argv[0], name, sizeof name) || wgts_arg_bool(env, argv[1], &mq) ||
+      wgts_arg_bool(env, argv[2], &vnet)) {
     return NULL;
   }
   if (strlen(name) >= IFNAMSIZ) return wgts_throw_errno(env, ENAMETOOLONG, "TUNSETIFF");
@@ -28,17 +60,30 @@ napi_value wgts_tun_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return wgts_throw_errno(env, errno, "open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, strlen(name) + 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return wgts_throw_errno(env, err, "TUNSETIFF");
   }
-  return wgts_fd_name(env, fd, ifr.ifr_name, NULL, 0);
+  int offload = -1;
+  if (vnet) {
+    int sz = VNET_HDR_LEN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+      int err = errno;
+      close(fd);
+      return wgts_throw_errno(env, err, "TUNSETVNETHDRSZ");
+    }
+    offload = set_offload(fd);
+  }
+  return wgts_fd_name(env, fd, ifr.ifr_name, "offload", offload);
 }
 
-/* tunFromFd(fd) -> { fd, name }; makes the fd non-blocking and close-on-exec. */
+/*
+ * tunFromFd(fd) -> { fd, name, vnetHdr }; makes the fd non-blocking and close-on-exec. vnetHdr is
+ * the virtio_net_hdr size every frame carries when the device has IFF_VNET_HDR, else 0.
+ */
 napi_value wgts_tun_from_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!wgts_args(env, info, 1, argv)) return NULL;
@@ -56,7 +101,14 @@ napi_value wgts_tun_from_fd(napi_env env, napi_callback_info info) {
   }
   int fdfl = fcntl(fd, F_GETFD);
   if (fdfl >= 0) fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC);
-  return wgts_fd_name(env, fd, ifr.ifr_name, NULL, 0);
+  int hdr = 0;
+  if (ifr.ifr_flags & IFF_VNET_HDR) {
+    if (ioctl(fd, TUNGETVNETHDRSZ, &hdr) < 0) {
+      return wgts_throw_errno(env, errno, "TUNGETVNETHDRSZ");
+    }
+    if (hdr < VNET_HDR_LEN || hdr > 64) return wgts_throw_errno(env, EINVAL, "TUNGETVNETHDRSZ");
+  }
+  return wgts_fd_name(env, fd, ifr.ifr_name, "vnetHdr", hdr);
 }
 
 /*
@@ -96,14 +148,121 @@ napi_value wgts_tun_read(napi_env env, napi_callback_info info) {
   return wgts_int(env, n);
 }
 
+/* Int32 slots of tunReadVnet's `state` (see LinuxTun). */
+enum {
+  RV_HDR_SIZE,    /* in: the virtio_net_hdr size */
+  RV_PENDING_LEN, /* in/out: length of a super-packet in scratch not fully split yet (0: none) */
+  RV_PENDING_NEXT, /* in/out: its next segment */
+  RV_FRAMES,      /* counters, wrapping */
+  RV_GSO_FRAMES,
+  RV_GSO_SEGMENTS,
+  RV_MALFORMED,
+  RV_CSUM_COMPLETED,
+  RV_STATE_SIZE
+};
+
 /*
- * tunWrite(fd, slab, offsets, lengths, count) -> written. A packet the kernel refuses is skipped
- * (counted as not written); EAGAIN stops the batch.
+ * tunReadVnet(fd, slab, slotSize, maxCount, lengths, scratch, state, offset = 0) -> count, or
+ * -errno when nothing was delivered and the first read failed with something other than EAGAIN.
+ * Reads frames (virtio_net_hdr + packet) of an IFF_VNET_HDR device; packet i lands at
+ * i * slotSize + offset as a complete IP packet: super-packets are split in place into
+ * consecutive slots, and one that does not fit in the slots left is parked in `scratch`
+ * (>= hdrSize + slotSize bytes) and its remaining segments start the next call.
+ */
+napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!wgts_args(env, info, 8, argv)) return NULL;
+  int32_t fd, slot, max, offset = 0;
+  uint8_t *slab, *scratch;
+  size_t slab_len, scratch_len;
+  int32_t *lengths, *st;
+  napi_valuetype t;
+  if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
+      wgts_arg_int(env, argv[2], &slot) || wgts_arg_int(env, argv[3], &max) ||
+      wgts_arg_bytes(env, argv[5], &scratch, &scratch_len) ||
+      wgts_arg_i32(env, argv[6], &st, RV_STATE_SIZE)) {
+    return NULL;
+  }
+  napi_typeof(env, argv[7], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[7], &offset)) return NULL;
+  int32_t hs = st[RV_HDR_SIZE];
+  if (slot <= 0 || max < 0 || offset < 0 || offset >= slot ||
+      (size_t)slot * (size_t)max > slab_len) {
+    return wgts_throw_range(env, "slab too small for slotSize * maxCount");
+  }
+  if (hs < VNET_HDR_LEN || hs > 64 || scratch_len < (size_t)hs + (size_t)slot) {
+    return wgts_throw_range(env, "bad vnet header size or scratch too small");
+  }
+  if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
+  size_t room = (size_t)(slot - offset);
+  int32_t n = 0;
+  wgts_vnet v;
+  if (st[RV_PENDING_LEN] > 0 && max > 0) {
+    size_t len = (size_t)st[RV_PENDING_LEN];
+    if (wgts_vnet_parse(&v, scratch, scratch + hs, len, room) <= 0 || v.gso == 0) {
+      st[RV_PENDING_LEN] = 0; /* cannot happen: it parsed when parked */
+    } else {
+      n = wgts_gso_split(&v, scratch + hs, len, st[RV_PENDING_NEXT], slab + offset, (size_t)slot,
+                         max, lengths);
+      st[RV_PENDING_NEXT] += n;
+      if (st[RV_PENDING_NEXT] >= v.segments) st[RV_PENDING_LEN] = 0;
+      if (st[RV_PENDING_LEN] > 0) return wgts_int(env, n);
+    }
+  }
+  uint8_t hdr[64];
+  while (n < max) {
+    uint8_t *pkt = slab + (size_t)n * slot + offset;
+    struct iovec iov[2] = {{hdr, (size_t)hs}, {pkt, room}};
+    ssize_t r = readv(fd, iov, 2);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (n == 0) return wgts_int(env, -errno);
+      break; /* the error repeats on the next call, after these packets are handled */
+    }
+    st[RV_FRAMES]++;
+    size_t len = (size_t)r > (size_t)hs ? (size_t)r - (size_t)hs : 0;
+    if (len == 0 || wgts_vnet_parse(&v, hdr, pkt, len, room) <= 0) {
+      st[RV_MALFORMED]++;
+      continue;
+    }
+    if (v.gso == 0) {
+      if (v.csum_completed) st[RV_CSUM_COMPLETED]++;
+      lengths[n++] = (int32_t)len;
+      continue;
+    }
+    st[RV_GSO_FRAMES]++;
+    st[RV_GSO_SEGMENTS] += v.segments;
+    if (v.segments <= max - n) {
+      n += wgts_gso_split(&v, pkt, len, 0, pkt, (size_t)slot, v.segments, lengths + n);
+      continue;
+    }
+    memcpy(scratch, hdr, (size_t)hs);
+    memcpy(scratch + hs, pkt, len);
+    int k = wgts_gso_split(&v, scratch + hs, len, 0, pkt, (size_t)slot, max - n, lengths + n);
+    n += k;
+    st[RV_PENDING_LEN] = (int32_t)len;
+    st[RV_PENDING_NEXT] = k;
+    break;
+  }
+  return wgts_int(env, n);
+}
+
+/*
+ * tunWrite(fd, slab, offsets, lengths, count, vnetHdr = 0) -> written. A packet the kernel refuses
+ * is skipped (counted as not written); EAGAIN stops the batch. With vnetHdr > 0 each packet goes
+ * out behind that many zero bytes (a virtio_net_hdr saying: no GSO, checksum complete) through
+ * writev, so the caller's bytes before the packet are neither needed nor touched.
  */
 napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!wgts_args(env, info, 5, argv)) return NULL;
-  int32_t fd, count;
+  napi_value argv[6];
+  if (!wgts_args(env, info, 6, argv)) return NULL;
+  static const uint8_t zero_hdr[64];
+  int32_t fd, count, hs = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[5], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[5], &hs)) return NULL;
+  if (hs < 0 || hs > 64) return wgts_throw_range(env, "bad vnet header size");
   uint8_t *slab;
   size_t slab_len;
   int32_t *offsets, *lengths;
@@ -124,8 +283,10 @@ napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
   int32_t written = 0;
   for (int32_t i = 0; i < count; i++) {
     ssize_t r;
+    struct iovec iov[2] = {{(void *)zero_hdr, (size_t)hs},
+                           {slab + offsets[i], (size_t)lengths[i]}};
     do {
-      r = write(fd, slab + offsets[i], (size_t)lengths[i]);
+      r = hs ? writev(fd, iov, 2) : write(fd, slab + offsets[i], (size_t)lengths[i]);
     } while (r < 0 && errno == EINTR);
     if (r >= 0) {
       written++;

@@ -1,12 +1,14 @@
 /*
  * UDP sockets for the bind: open (v4, or v6-only v6) with large buffers, SO_MARK, and batched
- * receive/send with recvmmsg/sendmmsg over caller-owned slabs. Addresses cross to JavaScript as
- * 20-byte records: family(1) pad(1) port BE(2) addr(16).
+ * receive/send with recvmmsg/sendmmsg over caller-owned slabs, with UDP GSO (UDP_SEGMENT) on send
+ * and UDP GRO on receive when the kernel has them. Addresses cross to JavaScript as 20-byte
+ * records: family(1) pad(1) port BE(2) addr(16).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,25 @@
 
 /* wireguard-go asks for 7 MiB socket buffers; without CAP_NET_ADMIN the sysctl maximum applies. */
 #define SOCKET_BUFFER_SIZE (7 << 20)
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+/* wireguard-go's limits: the kernel's UDP_MAX_SEGMENTS was 64 before 6.x; the IPv4 payload cap. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65507
+
+/* Control space for one UDP_SEGMENT (u16) or UDP_GRO (int) cmsg, aligned for cmsghdr. */
+typedef union {
+  char buf[CMSG_SPACE(sizeof(int))];
+  struct cmsghdr align;
+} udp_ctrl;
 
 static void raise_buffer(int fd, int force_opt, int opt) {
   int size = SOCKET_BUFFER_SIZE;
@@ -100,6 +121,32 @@ napi_value wgts_udp_get_mark(napi_env env, napi_callback_info info) {
   return wgts_int(env, mark);
 }
 
+/*
+ * udpOffload(fd, wantGso, wantGro) -> bits: 1 = the kernel takes UDP_SEGMENT on this socket,
+ * 2 = UDP_GRO is now enabled. A kernel without them answers ENOPROTOOPT: the bit stays clear.
+ */
+napi_value wgts_udp_offload(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!wgts_args(env, info, 3, argv)) return NULL;
+  int32_t fd;
+  int want_gso, want_gro;
+  if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bool(env, argv[1], &want_gso) ||
+      wgts_arg_bool(env, argv[2], &want_gro)) {
+    return NULL;
+  }
+  int bits = 0;
+  if (want_gso) {
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (getsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0) bits |= 1;
+  }
+  if (want_gro) {
+    int on = 1;
+    if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0) bits |= 2;
+  }
+  return wgts_int(env, bits);
+}
+
 static void addr_to_raw(const struct sockaddr_storage *ss, uint8_t *out) {
   memset(out, 0, WGTS_ADDR_SIZE);
   if (ss->ss_family == AF_INET) {
@@ -137,17 +184,19 @@ static int raw_to_addr(const uint8_t *raw, struct sockaddr_storage *ss, socklen_
 }
 
 /*
- * udpRecv(fd, slab, slotSize, maxCount, lengths, addrs, offset = 0) -> count, or -errno when
- * recvmmsg fails with something other than EAGAIN. Datagram i lands at i * slotSize + offset,
- * its source in addrs[20 * i ...]. At most WGTS_MAX_BATCH per call.
+ * udpRecv(fd, slab, slotSize, maxCount, lengths, addrs, offset = 0, groSizes?) -> count, or
+ * -errno when recvmmsg fails with something other than EAGAIN. Datagram i lands at
+ * i * slotSize + offset, its source in addrs[20 * i ...]. With groSizes (on a UDP_GRO socket),
+ * groSizes[i] is the segment size of a coalesced buffer (the caller splits it), else 0.
+ * At most WGTS_MAX_BATCH per call.
  */
 napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  if (!wgts_args(env, info, 7, argv)) return NULL;
+  napi_value argv[8];
+  if (!wgts_args(env, info, 8, argv)) return NULL;
   int32_t fd, slot, max, offset = 0;
   uint8_t *slab, *addrs;
   size_t slab_len, addrs_len;
-  int32_t *lengths;
+  int32_t *lengths, *gro = NULL;
   napi_valuetype t;
   if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
       wgts_arg_int(env, argv[2], &slot) || wgts_arg_int(env, argv[3], &max) ||
@@ -162,10 +211,13 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
     return wgts_throw_range(env, "slab or addrs too small for maxCount");
   }
   if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
+  napi_typeof(env, argv[7], &t);
+  if (t != napi_undefined && wgts_arg_i32(env, argv[7], &gro, (size_t)max)) return NULL;
   if (max == 0) return wgts_int(env, 0);
   struct mmsghdr msgs[WGTS_MAX_BATCH];
   struct iovec iov[WGTS_MAX_BATCH];
   struct sockaddr_storage from[WGTS_MAX_BATCH];
+  udp_ctrl ctrl[WGTS_MAX_BATCH];
   memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)max);
   for (int32_t i = 0; i < max; i++) {
     iov[i].iov_base = slab + (size_t)i * slot + offset;
@@ -174,6 +226,10 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_name = &from[i];
     msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    if (gro) {
+      msgs[i].msg_hdr.msg_control = ctrl[i].buf;
+      msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i].buf;
+    }
   }
   int r;
   do {
@@ -183,22 +239,118 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
   for (int i = 0; i < r; i++) {
     lengths[i] = (int32_t)msgs[i].msg_len;
     addr_to_raw(&from[i], addrs + (size_t)i * WGTS_ADDR_SIZE);
+    if (!gro) continue;
+    gro[i] = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL;
+         c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        int size;
+        memcpy(&size, CMSG_DATA(c), sizeof size);
+        gro[i] = size;
+      }
+    }
   }
   return wgts_int(env, r);
 }
 
 /*
- * udpSend(fd, slab, offsets, lengths, count, addr) -> sent. All datagrams go to the one 20-byte
- * address. EAGAIN/ENOBUFS stop the batch (the rest count as not sent); a datagram refused for
- * itself (EMSGSIZE, unreachable...) is skipped and the batch goes on.
+ * One sendmmsg batch from datagram `first`: up to WGTS_MAX_BATCH messages, each a single
+ * datagram or (with GSO) a run of datagrams contiguous in the slab, of equal size except a
+ * shorter last, sent as one message with a UDP_SEGMENT cmsg. Adds the datagrams sent to *sent
+ * and returns the next datagram to send, or -1 when the socket is full (EAGAIN/ENOBUFS: the rest
+ * count as not sent). When the kernel refuses GSO (EIO: no checksum offload on the route or
+ * IPsec; EINVAL), clears *gso, records the errno in *gso_err and returns the run's first datagram
+ * so the caller sends it again without GSO. EMSGSIZE on a run (segment size above this route's
+ * MTU) only sends that run again datagram by datagram (the kernel may fragment those): the next
+ * destination may be fine.
+ */
+static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
+                          const int32_t *lengths, int32_t count, int32_t first,
+                          const struct sockaddr_storage *to, socklen_t to_len, int32_t *gso,
+                          int32_t *gso_err, int32_t *plain_until, int32_t *sent) {
+  struct mmsghdr msgs[WGTS_MAX_BATCH];
+  struct iovec iov[WGTS_MAX_BATCH];
+  udp_ctrl ctrl[WGTS_MAX_BATCH];
+  int32_t start[WGTS_MAX_BATCH + 1];
+  int n = 0;
+  int32_t d = first;
+  while (d < count && n < WGTS_MAX_BATCH) {
+    int32_t seg = lengths[d];
+    int32_t total = seg;
+    int32_t end = offsets[d] + seg;
+    int32_t j = d + 1;
+    if (*gso && d >= *plain_until && seg > 0) {
+      while (j < count && j - d < GSO_MAX_SEGMENTS && offsets[j] == end && lengths[j] > 0 &&
+             lengths[j] <= seg && total + lengths[j] <= GSO_MAX_BYTES) {
+        total += lengths[j];
+        end += lengths[j];
+        j++;
+        if (lengths[j - 1] < seg) break; /* a shorter datagram ends the run */
+      }
+    }
+    struct msghdr *h = &msgs[n].msg_hdr;
+    memset(&msgs[n], 0, sizeof msgs[n]);
+    iov[n].iov_base = (void *)(slab + offsets[d]);
+    iov[n].iov_len = (size_t)total;
+    h->msg_iov = &iov[n];
+    h->msg_iovlen = 1;
+    h->msg_name = (void *)to;
+    h->msg_namelen = to_len;
+    if (j - d > 1) {
+      memset(&ctrl[n], 0, sizeof ctrl[n]);
+      h->msg_control = ctrl[n].buf;
+      h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t size = (uint16_t)seg;
+      memcpy(CMSG_DATA(c), &size, sizeof size);
+    }
+    start[n++] = d;
+    d = j;
+  }
+  start[n] = d;
+  int i = 0;
+  while (i < n) {
+    int r = sendmmsg(fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
+    if (r > 0) {
+      *sent += start[i + r] - start[i];
+      i += r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      return -1;
+    } else if (r < 0 && (errno == EIO || errno == EINVAL) && start[i + 1] - start[i] > 1) {
+      *gso = 0;
+      *gso_err = errno;
+      return start[i];
+    } else if (r < 0 && errno == EMSGSIZE && start[i + 1] - start[i] > 1) {
+      *plain_until = start[i + 1];
+      return start[i];
+    } else {
+      i++; /* this message was refused on its own (EMSGSIZE, unreachable...): skip it */
+    }
+  }
+  return d;
+}
+
+/*
+ * udpSend(fd, slab, offsets, lengths, count, addr, gso?) -> sent. All datagrams go to the one
+ * 20-byte address. EAGAIN/ENOBUFS stop the batch (the rest count as not sent); a datagram refused
+ * for itself (EMSGSIZE, unreachable...) is skipped and the batch goes on. `gso` is an optional
+ * Int32Array [enabled, errno]: when enabled, contiguous runs go out as GSO messages; a kernel
+ * refusal sets it to [0, errno] (the caller keeps it per socket) and the run is sent again plainly.
  */
 napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!wgts_args(env, info, 6, argv)) return NULL;
+  napi_value argv[7];
+  if (!wgts_args(env, info, 7, argv)) return NULL;
   int32_t fd, count;
   uint8_t *slab, *raw;
   size_t slab_len, raw_len;
-  int32_t *offsets, *lengths;
+  int32_t *offsets, *lengths, *gso_state = NULL;
+  napi_valuetype t;
   if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
       wgts_arg_int(env, argv[4], &count) || wgts_arg_bytes(env, argv[5], &raw, &raw_len)) {
     return NULL;
@@ -208,6 +360,8 @@ napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
       wgts_arg_i32(env, argv[3], &lengths, (size_t)count)) {
     return NULL;
   }
+  napi_typeof(env, argv[6], &t);
+  if (t != napi_undefined && wgts_arg_i32(env, argv[6], &gso_state, 2)) return NULL;
   struct sockaddr_storage to;
   socklen_t to_len;
   if (raw_len < WGTS_ADDR_SIZE || raw_to_addr(raw, &to, &to_len) < 0) {
@@ -218,36 +372,18 @@ napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
       return wgts_throw_range(env, "datagram outside the slab");
     }
   }
-  struct mmsghdr msgs[WGTS_MAX_BATCH];
-  struct iovec iov[WGTS_MAX_BATCH];
+  int32_t gso = gso_state ? gso_state[0] != 0 : 0;
+  int32_t gso_err = 0;
+  int32_t plain_until = 0;
   int32_t sent = 0;
-  int32_t base = 0;
-  while (base < count) {
-    int32_t n = count - base < WGTS_MAX_BATCH ? count - base : WGTS_MAX_BATCH;
-    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)n);
-    for (int32_t i = 0; i < n; i++) {
-      iov[i].iov_base = slab + offsets[base + i];
-      iov[i].iov_len = (size_t)lengths[base + i];
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &to;
-      msgs[i].msg_hdr.msg_namelen = to_len;
-    }
-    int32_t i = 0;
-    while (i < n) {
-      int r = sendmmsg(fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
-      if (r > 0) {
-        sent += r;
-        i += r;
-      } else if (r < 0 && errno == EINTR) {
-        continue;
-      } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-        return wgts_int(env, sent);
-      } else {
-        i++; /* this datagram was refused on its own: skip it */
-      }
-    }
-    base += n;
+  int32_t next = 0;
+  while (next >= 0 && next < count) {
+    next = send_batch(fd, slab, offsets, lengths, count, next, &to, to_len, &gso, &gso_err,
+                      &plain_until, &sent);
+  }
+  if (gso_state && gso_err != 0) {
+    gso_state[0] = 0;
+    gso_state[1] = gso_err;
   }
   return wgts_int(env, sent);
 }

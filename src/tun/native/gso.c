@@ -1,0 +1,265 @@
+/*
+ * TUN offload frames (IFF_VNET_HDR): parsing the virtio_net_hdr the kernel puts before every
+ * packet, completing a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM), and splitting TCP/UDP
+ * super-packets (TSO/USO) into MSS-sized IP packets, each with its own IP length, IPv4 id and
+ * header checksum, TCP sequence number and flags, and full L4 checksum: what the kernel's
+ * tcp_gso_segment/__udp_gso_segment would have done, so the peer sees ordinary packets.
+ * A port of wireguard-go's tun/offload_linux.go (gsoSplit, gsoNoneChecksum).
+ */
+#include <string.h>
+
+#include "wgts.h"
+
+/* Not in older uapi headers (virtio 1.x / Linux 6.2). */
+#define VNET_F_NEEDS_CSUM 1
+#define VNET_GSO_NONE 0
+#define VNET_GSO_TCPV4 1
+#define VNET_GSO_TCPV6 4
+#define VNET_GSO_UDP_L4 5
+#define VNET_GSO_ECN 0x80
+
+#define TCP_FIN 0x01
+#define TCP_PSH 0x08
+#define TCP_CWR 0x80
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void wr16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static inline uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void wr32(uint8_t *p, uint32_t v) {
+  wr16(p, (uint16_t)(v >> 16));
+  wr16(p + 2, (uint16_t)v);
+}
+/* virtio_net_hdr fields are in the host's order (legacy header, no TUNSETVNETBE). */
+static inline uint16_t rdh16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+
+/*
+ * Ones'-complement sum of `len` bytes added to `acc`, unfolded. Summing native-order words and
+ * storing the folded result natively gives the right bytes on either endianness (RFC 1071 §2B).
+ */
+static uint64_t csum_add(const uint8_t *p, size_t len, uint64_t acc) {
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    acc += w;
+    if (acc < w) acc++;
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    acc += w;
+    if (acc < w) acc++;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    memcpy(&w, p, 2);
+    acc += w;
+    if (acc < w) acc++;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t w = 0;
+    memcpy(&w, p, 1); /* the odd byte is the high-order byte of a zero-padded word */
+    acc += w;
+    if (acc < w) acc++;
+  }
+  return acc;
+}
+
+static uint16_t csum_fold(uint64_t acc) {
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffff) + (acc >> 16);
+  acc = (acc & 0xffff) + (acc >> 16);
+  acc = (acc & 0xffff) + (acc >> 16);
+  return (uint16_t)acc;
+}
+
+/* Stores ~sum at p, natively (see csum_add); 0 becomes 0xffff, which UDP needs and TCP accepts. */
+static void csum_store(uint8_t *p, uint64_t acc) {
+  uint16_t c = (uint16_t)~csum_fold(acc);
+  if (c == 0) c = 0xffff;
+  memcpy(p, &c, 2);
+}
+
+/* A 16-bit big-endian value as csum_add would have read it from memory. */
+static uint64_t csum_be16(uint16_t v) {
+  uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+  uint16_t w;
+  memcpy(&w, b, 2);
+  return w;
+}
+
+int wgts_vnet_parse(wgts_vnet *v, const uint8_t *hdr, uint8_t *pkt, size_t len, size_t max_seg) {
+  memset(v, 0, sizeof *v);
+  uint8_t flags = hdr[0];
+  uint8_t type = hdr[1] & (uint8_t)~VNET_GSO_ECN;
+  uint16_t gso_size = rdh16(hdr + 4);
+  uint16_t csum_start = rdh16(hdr + 6);
+  uint16_t csum_offset = rdh16(hdr + 8);
+  if (len == 0) return -1;
+  if (type == VNET_GSO_NONE) {
+    v->segments = 1;
+    if (flags & VNET_F_NEEDS_CSUM) {
+      size_t at = (size_t)csum_start + csum_offset;
+      if (at + 2 > len || csum_start > len) return -1;
+      /* The field holds the pseudo-header sum (CHECKSUM_PARTIAL): summing the bytes with it in
+       * place adds it in, as wireguard-go's gsoNoneChecksum does explicitly. */
+      csum_store(pkt + at, csum_add(pkt + csum_start, len - csum_start, 0));
+      v->csum_completed = 1;
+    }
+    return 1;
+  }
+  if (gso_size == 0) return -1;
+  int version = pkt[0] >> 4;
+  if (len < 20) return -1;
+  size_t ip_len;
+  if (version == 4) {
+    if (type == VNET_GSO_TCPV6) return -1;
+    ip_len = (size_t)(pkt[0] & 0x0f) * 4;
+    if (ip_len < 20 || csum_start != ip_len) return -1; /* IPv4 has no extension headers */
+    v->is_v6 = 0;
+  } else if (version == 6) {
+    if (type == VNET_GSO_TCPV4) return -1;
+    if (len < 40 || csum_start < 40) return -1;
+    ip_len = 40;
+    v->is_v6 = 1;
+  } else {
+    return -1;
+  }
+  /* hdr_len from the kernel may cover the whole linear part; the L4 header length is reliable. */
+  size_t l4_len;
+  if (type == VNET_GSO_UDP_L4) {
+    l4_len = 8;
+    v->proto = 17;
+    if (csum_offset != 6) return -1;
+  } else if (type == VNET_GSO_TCPV4 || type == VNET_GSO_TCPV6) {
+    if ((size_t)csum_start + 20 > len) return -1;
+    l4_len = (size_t)(pkt[csum_start + 12] >> 4) * 4;
+    if (l4_len < 20) return -1;
+    v->proto = 6;
+    if (csum_offset != 16) return -1;
+  } else {
+    return -1;
+  }
+  if (version == 4 && pkt[9] != v->proto) return -1;
+  if (version == 6 && csum_start == 40 && pkt[6] != v->proto) return -1;
+  size_t hdr_len = (size_t)csum_start + l4_len;
+  if (hdr_len >= len || hdr_len + gso_size > max_seg || hdr_len + gso_size > 0xffff) return -1;
+  v->gso = type;
+  v->ip_len = (uint16_t)ip_len;
+  v->csum_start = csum_start;
+  v->hdr_len = (uint16_t)hdr_len;
+  v->gso_size = gso_size;
+  v->segments = (int)((len - hdr_len + gso_size - 1) / gso_size);
+  return v->segments;
+}
+
+/* Builds segment i of the super-packet `in` at `out` (out == in only for i == 0); its length. */
+static size_t build_segment(const wgts_vnet *v, const uint8_t *in, size_t len, int i,
+                            uint8_t *out) {
+  size_t data_at = v->hdr_len + (size_t)i * v->gso_size;
+  size_t data_len = len - data_at < v->gso_size ? len - data_at : v->gso_size;
+  size_t total = v->hdr_len + data_len;
+  int last = data_at + data_len == len;
+  if (out != in) {
+    memcpy(out, in, v->hdr_len);
+    memcpy(out + v->hdr_len, in + data_at, data_len);
+  }
+  uint8_t *l4 = out + v->csum_start;
+  uint64_t pseudo;
+  if (!v->is_v6) {
+    wr16(out + 2, (uint16_t)total);
+    /* Consecutive ids, as the kernel's segmentation does (unless the id is fixed, DF-only). */
+    wr16(out + 4, (uint16_t)(rd16(in + 4) + i));
+    out[10] = out[11] = 0;
+    csum_store(out + 10, csum_add(out, v->ip_len, 0));
+    pseudo = csum_add(out + 12, 8, 0);
+  } else {
+    wr16(out + 4, (uint16_t)(total - 40));
+    pseudo = csum_add(out + 8, 32, 0);
+  }
+  size_t l4_total = total - v->csum_start;
+  pseudo += csum_be16(v->proto) + csum_be16((uint16_t)l4_total);
+  if (v->proto == 6) {
+    wr32(l4 + 4, rd32(in + v->csum_start + 4) + (uint32_t)i * v->gso_size);
+    uint8_t fl = in[v->csum_start + 13];
+    if (!last) fl &= (uint8_t)~(TCP_FIN | TCP_PSH);
+    if (i > 0) fl &= (uint8_t)~TCP_CWR;
+    l4[13] = fl;
+    l4[16] = l4[17] = 0;
+    csum_store(l4 + 16, csum_add(l4, l4_total, pseudo));
+  } else {
+    wr16(l4 + 4, (uint16_t)l4_total);
+    l4[6] = l4[7] = 0;
+    csum_store(l4 + 6, csum_add(l4, l4_total, pseudo));
+  }
+  return total;
+}
+
+int wgts_gso_split(const wgts_vnet *v, const uint8_t *in, size_t len, int first, uint8_t *out,
+                   size_t stride, int max, int32_t *lengths) {
+  int count = v->segments - first;
+  if (count > max) count = max;
+  if (count <= 0) return 0;
+  /* Backwards, so that splitting in place (out == in, first == 0) reads `in` before segment 0
+   * rewrites its headers. */
+  for (int k = count - 1; k >= 0; k--) {
+    lengths[k] = (int32_t)build_segment(v, in, len, first + k, out + (size_t)k * stride);
+  }
+  return count;
+}
+
+/*
+ * gsoSplit(frame, slab, slotSize, maxCount, lengths, first = 0, hdrSize = 10) -> count, or -1
+ * when the frame is malformed. `frame` is what a read returned: the virtio_net_hdr, then the
+ * packet (a NEEDS_CSUM packet is completed in place). Segments first.. land at k * slotSize.
+ */
+napi_value wgts_gso_split_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!wgts_args(env, info, 7, argv)) return NULL;
+  uint8_t *frame, *slab;
+  size_t frame_len, slab_len;
+  int32_t slot, max, first = 0, hs = 10;
+  int32_t *lengths;
+  napi_valuetype t;
+  if (wgts_arg_bytes(env, argv[0], &frame, &frame_len) ||
+      wgts_arg_bytes(env, argv[1], &slab, &slab_len) || wgts_arg_int(env, argv[2], &slot) ||
+      wgts_arg_int(env, argv[3], &max)) {
+    return NULL;
+  }
+  napi_typeof(env, argv[5], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[5], &first)) return NULL;
+  napi_typeof(env, argv[6], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[6], &hs)) return NULL;
+  if (slot <= 0 || max < 0 || first < 0 || hs < 10 || (size_t)slot * (size_t)max > slab_len) {
+    return wgts_throw_range(env, "bad slotSize/maxCount/first/hdrSize");
+  }
+  if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
+  if (frame_len < (size_t)hs) return wgts_int(env, -1);
+  wgts_vnet v;
+  uint8_t *pkt = frame + hs;
+  size_t len = frame_len - (size_t)hs;
+  if (wgts_vnet_parse(&v, frame, pkt, len, (size_t)slot) < 0) return wgts_int(env, -1);
+  if (v.gso == 0) {
+    if (max < 1 || first > 0) return wgts_int(env, 0);
+    if (len > (size_t)slot) return wgts_int(env, -1);
+    memcpy(slab, pkt, len);
+    lengths[0] = (int32_t)len;
+    return wgts_int(env, 1);
+  }
+  return wgts_int(env, wgts_gso_split(&v, pkt, len, first, slab, (size_t)slot, max, lengths));
+}
