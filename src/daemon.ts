@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { aeadByName, type AnyAead } from './noise/aead.js';
-import { createCryptoPool } from './tun/crypto-pool.js';
+import { createCryptoPool, type CryptoPool } from './tun/crypto-pool.js';
 import { nativeAead, nativeAeadAvailable, nativeAeadUnavailableReason } from './tun/aead.js';
 import { Device } from './tunnel/device.js';
 import { Driver } from './tunnel/driver.js';
@@ -39,7 +39,7 @@ export function chooseAead(
   name: string | undefined,
   workers: number,
   log: { info(m: string): void },
-): AnyAead {
+): AnyAead | CryptoPool {
   if (name === 'native' || !name) {
     if (nativeAeadAvailable()) {
       if (workers <= 0) return nativeAead;
@@ -132,10 +132,15 @@ export async function runDevice(ifname: string): Promise<number> {
   try {
     const tunFd = process.env.WG_TUN_FD;
     const tun = tunFd !== undefined ? tunFromFd(Number(tunFd)) : openTun(ifname);
+    const aead = chooseAead(
+      process.env.WG_TS_CRYPTO,
+      cryptoWorkers(process.env.WG_TS_WORKERS),
+      log,
+    );
     const device = new Device({
       randomBytes: (n) => new Uint8Array(randomBytes(n)),
       wallClockMs: () => Date.now(),
-      aead: chooseAead(process.env.WG_TS_CRYPTO, cryptoWorkers(process.env.WG_TS_WORKERS), log),
+      aead,
       // The driver sends every batch before returning, so send slabs can be reused.
       sendArenaBytes: 16 * 1024 * 1024,
       log,
@@ -153,6 +158,7 @@ export async function runDevice(ifname: string): Promise<number> {
     };
     const bind = openBind();
     bind.onOffloadError = (msg) => log.info(msg);
+    if ('share' in aead) (aead as CryptoPool).share(bind.receiveBuffer);
     driver = new Driver(device, tun, bind, { log, onClose: (why) => stop(why) });
     driver.start();
     const uapiFd = process.env.WG_UAPI_FD;
@@ -165,7 +171,12 @@ export async function runDevice(ifname: string): Promise<number> {
     });
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    log.info(`wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}`);
+    const offloads = bind.offloads;
+    log.info(
+      `wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}, ` +
+        `crypto ${aead.name}, TUN offload flags ${tun.stats().offload}, ` +
+        `UDP GSO ${offloads.gso ? 'on' : 'off'}, GRO ${offloads.gro ? 'on' : 'off'}`,
+    );
     report('ready\n');
     if (readyFd !== null) closeSync(readyFd);
     return await new Promise<number>(() => {}); // runs until stop() exits the process

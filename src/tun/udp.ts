@@ -82,7 +82,8 @@ export class UdpBind implements Bind {
   private port = 0;
   private mark = 0;
   private onDatagrams: OnDatagrams | null = null;
-  private readonly recvSlab = new Uint8Array(RECV_BATCH * UDP_SLOT_SIZE);
+  // Shared memory, so a crypto pool's workers can open received batches in place.
+  private readonly recvSlab = new Uint8Array(new SharedArrayBuffer(RECV_BATCH * UDP_SLOT_SIZE));
   private readonly recvLengths = new Int32Array(RECV_BATCH);
   private readonly groSizes = new Int32Array(RECV_BATCH);
   private readonly recvAddrs = new Uint8Array(RECV_BATCH * RAW_ADDR_SIZE);
@@ -298,6 +299,11 @@ export class UdpBind implements Bind {
     raw.set(bytes, 4);
     this.rawOf.set(to, raw);
     return raw;
+  }
+
+  /** The memory received datagrams live in (for CryptoPool.share). */
+  get receiveBuffer(): SharedArrayBuffer {
+    return this.recvSlab.buffer as SharedArrayBuffer;
   }
 
   setMark(mark: number): void {
