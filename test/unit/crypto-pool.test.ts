@@ -71,22 +71,18 @@ for (const workers of [1, 3]) {
   });
 }
 
-test(
-  'memory the workers cannot reach is sealed inline, with the same result',
-  { skip },
-  (t) => {
-    const pool = createCryptoPool(2);
-    t.after(() => pool.close());
-    const keys = new Uint8Array(randomBytes(32));
-    const slab = new Uint8Array(64 * 1500);
-    const b = batch(slab, 64);
-    const inline = Uint8Array.from(slab);
-    nativeAead.sealBatch(keys, inline, b.offsets, b.lengths, b.counters, 64);
-    pool.sealBatch(keys, slab, b.offsets, b.lengths, b.counters, 64);
-    assert.deepEqual(slab, inline);
-    assert.equal(pool.parallelBatches, 0);
-  },
-);
+test('memory the workers cannot reach is sealed inline, with the same result', { skip }, (t) => {
+  const pool = createCryptoPool(2);
+  t.after(() => pool.close());
+  const keys = new Uint8Array(randomBytes(32));
+  const slab = new Uint8Array(64 * 1500);
+  const b = batch(slab, 64);
+  const inline = Uint8Array.from(slab);
+  nativeAead.sealBatch(keys, inline, b.offsets, b.lengths, b.counters, 64);
+  pool.sealBatch(keys, slab, b.offsets, b.lengths, b.counters, 64);
+  assert.deepEqual(slab, inline);
+  assert.equal(pool.parallelBatches, 0);
+});
 
 test('a shared receive buffer is split too; close() ends the workers', { skip }, async () => {
   const pool = createCryptoPool(2);
