@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WgError } from '../errors.js';
@@ -210,6 +210,15 @@ export async function cmdUp(args: string[]): Promise<number> {
       );
     }
     cfg = parseConfigFile(text, file);
+    // The file holds a private key: like ssh with its keys (and stricter than wg-quick, which
+    // only warns), refuse one that other users can read or change.
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new UsageError(
+        `${file} is accessible to other users (mode ${mode.toString(8).padStart(4, '0')}) ` +
+          `and holds a private key: chmod 600 ${file}`,
+      );
+    }
   } catch (e) {
     fail('up', errorMessage(e));
     return 2;

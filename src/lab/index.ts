@@ -10,3 +10,6 @@ export * from './daemon.js';
 export * from './pair.js';
 export * from './traffic.js';
 export * from './capture.js';
+export * from './relay.js';
+export * from './blaster.js';
+export * from './proc.js';

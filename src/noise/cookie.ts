@@ -7,6 +7,7 @@
  * MAC(secret, source address), with a secret that changes every two minutes.
  */
 import { COOKIE_REFRESH_TIME_MS, COOKIE_SEND_MAX_AGE_MS } from '../constants.js';
+import { blake2s } from '@noble/hashes/blake2.js';
 import { equal, hash, isZero, mac } from './crypto.js';
 import { xopen, xseal } from './aead.js';
 import { CookieReply, writeU32 } from './messages.js';
@@ -23,48 +24,67 @@ export function cookieKey(publicKey: Uint8Array): Uint8Array {
   return hash(LABEL_COOKIE, publicKey);
 }
 
+/**
+ * Keyed BLAKE2s-128 with a fixed key, prepared once: the key block is compressed at set-up and
+ * each message starts from a copy of that state (mac1 is checked on every handshake message,
+ * so under a flood this is the hot path).
+ */
+class PreparedMac {
+  private readonly base: ReturnType<typeof blake2s.create>;
+  constructor(key: Uint8Array) {
+    this.base = blake2s.create({ key, dkLen: 16 });
+  }
+  mac(data: Uint8Array): Uint8Array {
+    return this.base.clone().update(data).digest();
+  }
+}
+
 /** Responder side: validates mac1/mac2 on handshake messages and makes cookie replies. */
 export class CookieChecker {
-  private mac1Key: Uint8Array;
+  private readonly mac1: PreparedMac;
   private encryptionKey: Uint8Array;
-  private secret: Uint8Array = new Uint8Array(32);
+  private secret: PreparedMac | null = null;
   private secretSetAt = -Infinity;
 
   constructor(localPublicKey: Uint8Array) {
-    this.mac1Key = mac1Key(localPublicKey);
+    this.mac1 = new PreparedMac(mac1Key(localPublicKey));
     this.encryptionKey = cookieKey(localPublicKey);
   }
 
   /** mac1 of a whole handshake message (its last 32 bytes are mac1 ‖ mac2). */
   checkMac1(msg: Uint8Array): boolean {
     const m1 = msg.length - 32;
-    return equal(mac(this.mac1Key, msg.subarray(0, m1)), msg.subarray(m1, m1 + 16));
+    return equal(this.mac1.mac(msg.subarray(0, m1)), msg.subarray(m1, m1 + 16));
   }
 
-  /** mac2 against the cookie this source would have been given; false once the secret is stale. */
-  checkMac2(msg: Uint8Array, source: Uint8Array, nowMs: number): boolean {
-    if (nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) return false;
+  /**
+   * The cookie `source` (address ‖ port bytes) would be given now: MAC(secret, source), with the
+   * secret renewed when older than two minutes.
+   */
+  cookieFor(source: Uint8Array, nowMs: number, randomBytes: (n: number) => Uint8Array): Uint8Array {
+    if (!this.secret || nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) {
+      this.secret = new PreparedMac(randomBytes(32));
+      this.secretSetAt = nowMs;
+    }
+    return this.secret.mac(source);
+  }
+
+  /** mac2 against the cookie this source would have been given (see cookieFor). */
+  checkMac2(msg: Uint8Array, cookie: Uint8Array): boolean {
     const m2 = msg.length - 16;
-    const cookie = mac(this.secret, source);
     return equal(mac(cookie, msg.subarray(0, m2)), msg.subarray(m2));
   }
 
   /**
    * A cookie reply to `msg` (an initiation or response, already known to carry a valid mac1)
-   * whose sender index is `senderIndex`, for `source` (address ‖ port bytes).
+   * whose sender index is `senderIndex`, carrying `cookie` (from cookieFor).
    */
   createReply(
     msg: Uint8Array,
     senderIndex: number,
-    source: Uint8Array,
-    nowMs: number,
+    cookie: Uint8Array,
     randomBytes: (n: number) => Uint8Array,
   ): Uint8Array {
-    if (nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) {
-      this.secret = randomBytes(32);
-      this.secretSetAt = nowMs;
-    }
-    const cookie = mac(this.secret, source);
     const reply = new Uint8Array(CookieReply.size);
     writeU32(reply, 0, 3);
     writeU32(reply, CookieReply.receiver, senderIndex);

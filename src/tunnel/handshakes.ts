@@ -96,8 +96,9 @@ export abstract class HandshakeLayer extends DeviceBase {
     if (!this.checker.checkMac1(d)) return this.drop('bad_mac1', null, out);
     if (underLoad) {
       const source = sourceBytes(src);
-      if (!this.checker.checkMac2(d, source, now)) {
-        const reply = this.checker.createReply(d, readU32(d, 4), source, now, this.env.randomBytes);
+      const cookie = this.checker.cookieFor(source, now, this.env.randomBytes);
+      if (!this.checker.checkMac2(d, cookie)) {
+        const reply = this.checker.createReply(d, readU32(d, 4), cookie, this.env.randomBytes);
         out.send(reply, src, null);
         return this.drop('cookie_required', null, out);
       }

@@ -136,6 +136,7 @@ for (const [tag, daemon, why] of [
         confA,
         `[Interface]\nPrivateKey = ${a.priv}\nListenPort = 51820\nAddress = 10.99.0.1/24\n\n` +
           `[Peer]\nPublicKey = ${b.pub}\nAllowedIPs = 10.99.0.2/32, 10.98.0.0/16\nEndpoint = 192.168.77.2:51821\n`,
+        { mode: 0o600 },
       );
       // B routes everything through A: exercises wg-quick's fwmark + policy rule handling of /0.
       writeFileSync(
@@ -143,6 +144,7 @@ for (const [tag, daemon, why] of [
         `[Interface]\nPrivateKey = ${b.priv}\nListenPort = 51821\nAddress = 10.99.0.2/24\nMTU = 1380\n\n` +
           `[Peer]\nPublicKey = ${a.pub}\nAllowedIPs = 0.0.0.0/0\nEndpoint = 192.168.77.1:51820\n` +
           `PersistentKeepalive = 25\n`,
+        { mode: 0o600 },
       );
       const upA = await runCmd('cmdUp', confA, nsA, daemon);
       assert.equal(upA.code, 0, upA.stderr);
@@ -178,7 +180,9 @@ for (const [tag, daemon, why] of [
 
       // A config the daemon refuses (port taken by A): exit 1, and the new link is removed.
       const clash = join(dir, `${id}c.conf`);
-      writeFileSync(clash, `[Interface]\nPrivateKey = ${b.priv}\nListenPort = 51820\n`);
+      writeFileSync(clash, `[Interface]\nPrivateKey = ${b.priv}\nListenPort = 51820\n`, {
+        mode: 0o600,
+      });
       const r = await runCmd('cmdUp', clash, nsA, daemon);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /Address already in use/);
@@ -215,7 +219,9 @@ for (const [tag, daemon, why] of [
 
     it('refuses a bad file with exit 2 and file:line, creating nothing', async () => {
       const bad = join(dir, `${id}c.conf`);
-      writeFileSync(bad, `[Interface]\nPrivateKey = ${a.priv}\nListenPort = 70000\n`);
+      writeFileSync(bad, `[Interface]\nPrivateKey = ${a.priv}\nListenPort = 70000\n`, {
+        mode: 0o600,
+      });
       const r = await runCmd('cmdUp', bad, nsA, daemon);
       assert.equal(r.code, 2);
       assert.ok(r.stderr.includes(`${bad}:3:`), r.stderr);

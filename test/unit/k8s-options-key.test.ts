@@ -2,7 +2,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WgError } from '../../src/errors.js';
@@ -111,4 +111,15 @@ test('a corrupt key file is refused, never silently replaced', () => {
   writeFileSync(file, 'garbage\n');
   assert.throws(() => loadOrCreateNodeKey(file), /not a base64 WireGuard private key/);
   assert.equal(readFileSync(file, 'utf8'), 'garbage\n');
+});
+
+test('a key file other users can read is refused, and kept as it is', () => {
+  const file = join(dir, 'open.key');
+  const key = `${Buffer.alloc(32, 7).toString('base64')}\n`;
+  writeFileSync(file, key, { mode: 0o644 });
+  chmodSync(file, 0o644);
+  assert.throws(() => loadOrCreateNodeKey(file), /accessible to other users \(mode 0644\)/);
+  assert.equal(readFileSync(file, 'utf8'), key);
+  chmodSync(file, 0o600);
+  assert.equal(loadOrCreateNodeKey(file).generated, false);
 });

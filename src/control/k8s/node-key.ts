@@ -11,6 +11,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  statSync,
   writeSync,
   closeSync,
   fsyncSync,
@@ -57,6 +58,14 @@ export function loadOrCreateNodeKey(file: string): NodeKey {
   let generated = false;
   try {
     privateKey = parseKeyFile(readFileSync(file, 'utf8'), file);
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new WgError(
+        'ERR_INVALID_KEY',
+        `${file} is accessible to other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`,
+        'key-file',
+      );
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     privateKey = generatePrivateKey();

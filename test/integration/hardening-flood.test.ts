@@ -1,0 +1,126 @@
+/**
+ * Handshake flood (issue 6 §3): initiations with a valid mac1 (keyed with the responder's public
+ * key, so they pass the cheap check and would cost a DH each) from 32 source addresses at a
+ * wireguard-ts daemon.
+ *
+ * 1. As fast as the sender goes: under-load mode engages, cookie replies go out instead of DH
+ *    work (DH attempts stay near the per-second threshold), the daemon's CPU stays bounded and
+ *    it survives. At this rate the kernel drops most datagrams at the daemon's socket before it
+ *    reads them (the figures are printed), legitimate ones included.
+ * 2. At a rate the daemon keeps up with (default 5000/s, 40× the under-load threshold): a
+ *    legitimate peer completes its handshake. Its first initiation is answered with a cookie
+ *    reply; as in wireguard-go the initiator resends at its next retransmit (REKEY_TIMEOUT +
+ *    jitter), now with mac2, so it completes in about 5.0–5.4 s.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  Lab,
+  cpuSecondsOf,
+  implSkipReason,
+  labSkipReason,
+  latestHandshake,
+  makePair,
+  pidAlive,
+  ping,
+  runBlaster,
+  statsDelta,
+  udpRcvbufErrors,
+  waitFor,
+  type Pair,
+} from '../../src/lab/index.js';
+import { uapiStats } from '../../src/control/uapi-client.js';
+
+const skip = labSkipReason(['ip', 'wg', 'ping']) ?? implSkipReason('ts');
+const MAX_MS = Number(process.env['WG_TS_FLOOD_MS'] ?? 3000);
+const RATE = Number(process.env['WG_TS_FLOOD_RATE'] ?? 5000);
+const SOURCES = 32;
+
+describe('hardening: handshake flood', { skip: skip ?? false }, () => {
+  const lab = new Lab('wgth');
+  let p: Pair;
+  const sources: string[] = [];
+  before(async () => {
+    p = await makePair(lab, 'ts', 'ts');
+    for (let i = 0; i < SOURCES; i++) {
+      sources.push(`192.168.241.${100 + i}`);
+      await lab.addr(p.a.ns, p.a.veth, `192.168.241.${100 + i}/32`);
+    }
+  });
+  after(() => lab.dispose());
+
+  it('at full rate: cookies instead of DH, bounded CPU, daemon survives', async (t) => {
+    const pid = p.b.daemon.pid;
+    const before = await uapiStats(p.b.ifname);
+    const k0 = await udpRcvbufErrors(lab, p.b.ns);
+    const cpu0 = cpuSecondsOf(pid);
+    const t0 = Date.now();
+    const r = await runBlaster(lab, p.a.ns, {
+      mode: 'flood',
+      target: `${p.b.under4}:${p.b.port}`,
+      responderPublicKey: p.b.publicKey,
+      sources,
+      durationMs: MAX_MS,
+    });
+    const wall = (Date.now() - t0) / 1000;
+    const cpu = cpuSecondsOf(pid) - cpu0;
+    const kernel = (await udpRcvbufErrors(lab, p.b.ns)) - k0;
+    const d = statsDelta(before, await uapiStats(p.b.ifname));
+    const seen = Object.entries(d).reduce((s, [k, v]) => (k.startsWith('drop_') ? s + v : s), 0);
+    const dh = (d['drop_handshake_failed'] ?? 0) + (d['drop_unknown_peer'] ?? 0);
+    t.diagnostic(
+      `sent ${r.sent} in ${r.seconds.toFixed(1)} s = ${Math.round(r.sent / r.seconds)}/s; daemon handled ${Math.round(seen / wall)}/s, kernel dropped ${kernel}; cookies received ${r.cookies}`,
+    );
+    t.diagnostic(
+      `daemon CPU ${((cpu / wall) * 100).toFixed(0)}% of one core; DH attempts ${dh}; ${JSON.stringify(d)}`,
+    );
+    assert.ok(pidAlive(pid));
+    assert.ok(r.sent / r.seconds > 1000, 'the flood reached a meaningful rate');
+    assert.ok((d['drop_cookie_required'] ?? 0) > seen * 0.9, 'cookie replies instead of DH work');
+    assert.ok(r.cookies > 0, 'cookie replies reached the flooder');
+    // Only about the first second's threshold (UNDER_LOAD_HANDSHAKES_PER_SECOND = 128) does DH.
+    assert.ok(dh <= 400, `DH attempts ${dh}`);
+    assert.ok(cpu / wall < 1.5, `daemon CPU ${cpu}s over ${wall}s`);
+  });
+
+  it(`at ${RATE}/s: a legitimate peer completes its handshake during the flood`, async (t) => {
+    const pid = p.b.daemon.pid;
+    const before = await uapiStats(p.b.ifname);
+    const cpu0 = cpuSecondsOf(pid);
+    const t0 = Date.now();
+    const flood = runBlaster(lab, p.a.ns, {
+      mode: 'flood',
+      target: `${p.b.under4}:${p.b.port}`,
+      responderPublicKey: p.b.publicKey,
+      sources,
+      durationMs: 9000,
+      rate: RATE,
+    });
+    await new Promise((r) => setTimeout(r, 1500)); // under-load mode engages
+    const start = Date.now();
+    void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
+    const done = await waitFor(
+      async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
+      7000,
+      'legitimate handshake during the flood',
+      50,
+    ).then(
+      () => true,
+      () => false,
+    );
+    const handshakeS = (Date.now() - start) / 1000;
+    const r = await flood;
+    const wall = (Date.now() - t0) / 1000;
+    const cpu = cpuSecondsOf(pid) - cpu0;
+    const d = statsDelta(before, await uapiStats(p.b.ifname));
+    t.diagnostic(
+      `sent ${Math.round(r.sent / r.seconds)}/s, cookies received ${r.cookies}, CPU ${((cpu / wall) * 100).toFixed(0)}%`,
+    );
+    t.diagnostic(
+      `legitimate handshake ${done ? `completed after ${handshakeS.toFixed(1)} s` : 'did not complete'}; ${JSON.stringify(d)}`,
+    );
+    assert.ok(done, 'legitimate handshake completed within 7 s');
+    assert.ok((d['drop_cookie_required'] ?? 0) > r.sent * 0.8, 'under load all the time');
+    assert.ok(await ping(lab, p.a.ns, p.b.inner4, { count: 2 }), 'tunnel works after the flood');
+  });
+});
