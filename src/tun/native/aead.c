@@ -86,26 +86,6 @@ static int open_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, const uint8_t *nonc
   return ok;
 }
 
-/* A Float64Array with at least `need` elements. */
-static int arg_f64(napi_env env, napi_value v, double **data, size_t need) {
-  bool is = false;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void *ptr = NULL;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok ||
-      type != napi_float64_array) {
-    wgts_throw_type(env, "expected a Float64Array");
-    return -1;
-  }
-  if (length < need) {
-    wgts_throw_range(env, "Float64Array too short");
-    return -1;
-  }
-  *data = ptr;
-  return 0;
-}
-
 /* A Uint8Array of at least `need` bytes. */
 static int arg_bytes_min(napi_env env, napi_value v, uint8_t **data, size_t *len, size_t need,
                          const char *what) {
@@ -159,7 +139,7 @@ static int batch_args(napi_env env, napi_value *argv, int key_arg, int sealing, 
   }
   size_t n = (size_t)b->count;
   if (wgts_arg_i32(env, argv[2], &b->offsets, n) || wgts_arg_i32(env, argv[3], &b->lengths, n) ||
-      arg_f64(env, argv[4], &b->counters, n)) {
+      wgts_arg_f64(env, argv[4], &b->counters, n)) {
     return -1;
   }
   b->key_idx = NULL;

@@ -57,22 +57,23 @@ napi_value wgts_throw_range(napi_env env, const char *msg) {
   return NULL;
 }
 
-int wgts_arg_int(napi_env env, napi_value v, int32_t *out) {
+static int expect_number(napi_env env, napi_value v) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
     wgts_throw_type(env, "expected a number");
     return -1;
   }
+  return 0;
+}
+
+int wgts_arg_int(napi_env env, napi_value v, int32_t *out) {
+  if (expect_number(env, v)) return -1;
   napi_get_value_int32(env, v, out);
   return 0;
 }
 
 int wgts_arg_uint32(napi_env env, napi_value v, uint32_t *out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
-    wgts_throw_type(env, "expected a number");
-    return -1;
-  }
+  if (expect_number(env, v)) return -1;
   napi_get_value_uint32(env, v, out);
   return 0;
 }
@@ -132,23 +133,36 @@ int wgts_arg_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   return -1;
 }
 
-int wgts_arg_i32(napi_env env, napi_value v, int32_t **data, size_t need) {
+/* A typed array of `want` type with at least `need` elements; `what` names it in errors. */
+static int arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what,
+                     size_t need, void **data) {
   bool is = false;
   napi_typedarray_type type;
   size_t length = 0;
   void *ptr = NULL;
+  char msg[64];
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
       napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok ||
-      type != napi_int32_array) {
-    wgts_throw_type(env, "expected an Int32Array");
+      type != want) {
+    snprintf(msg, sizeof msg, "expected a%s %s", what[0] == 'I' ? "n" : "", what);
+    wgts_throw_type(env, msg);
     return -1;
   }
   if (length < need) {
-    wgts_throw_range(env, "Int32Array too short");
+    snprintf(msg, sizeof msg, "%s too short", what);
+    wgts_throw_range(env, msg);
     return -1;
   }
   *data = ptr;
   return 0;
+}
+
+int wgts_arg_i32(napi_env env, napi_value v, int32_t **data, size_t need) {
+  return arg_typed(env, v, napi_int32_array, "Int32Array", need, (void **)data);
+}
+
+int wgts_arg_f64(napi_env env, napi_value v, double **data, size_t need) {
+  return arg_typed(env, v, napi_float64_array, "Float64Array", need, (void **)data);
 }
 
 napi_value wgts_int(napi_env env, int64_t v) {

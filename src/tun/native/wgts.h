@@ -41,6 +41,7 @@ int wgts_arg_string(napi_env env, napi_value v, char *buf, size_t size);
 int wgts_arg_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len);
 /* An Int32Array with at least `need` elements. */
 int wgts_arg_i32(napi_env env, napi_value v, int32_t **data, size_t need);
+int wgts_arg_f64(napi_env env, napi_value v, double **data, size_t need);
 
 napi_value wgts_int(napi_env env, int64_t v);
 napi_value wgts_fd_name(napi_env env, int fd, const char *name, const char *key, int64_t extra);
