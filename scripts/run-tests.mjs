@@ -21,7 +21,8 @@ let files = walk('dist/test');
 if (filters.length > 0) files = files.filter((f) => filters.some((s) => f.includes(s)));
 // Unit tests first: they fail fast and need no root.
 files.sort((a, b) => Number(a.includes('/integration/')) - Number(b.includes('/integration/')));
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], {
+// A hung test fails after 5 minutes instead of stalling CI.
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
