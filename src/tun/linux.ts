@@ -43,42 +43,6 @@ const RV = {
   SIZE: 8,
 } as const;
 
-/**
- * The addon calls with the offload arguments. They extend NativeAddon's (src/tun/native.ts), which
- * another file owns; the extra arguments are optional there, so the shapes stay compatible.
- */
-interface TunOffloadAddon {
-  tunOpen(
-    name: string,
-    multiQueue: boolean,
-    vnetHdr: boolean,
-  ): { fd: number; name: string; offload: number };
-  tunFromFd(fd: number): { fd: number; name: string; vnetHdr: number };
-  tunWrite(
-    fd: number,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    count: number,
-    vnetHdr?: number,
-  ): number;
-  tunReadVnet(
-    fd: number,
-    slab: Uint8Array,
-    slotSize: number,
-    maxCount: number,
-    lengths: Int32Array,
-    scratch: Uint8Array,
-    state: Int32Array,
-    offset?: number,
-  ): number;
-}
-type Addon = Omit<NativeAddon, keyof TunOffloadAddon> & TunOffloadAddon;
-
-function addonWithOffload(): Addon {
-  return native() as unknown as Addon;
-}
-
 /** What the offload path did so far (counters wrap at 2^32). */
 export interface TunOffloadStats {
   /** virtio_net_hdr bytes before every frame; 0 = plain reads and writes. */
@@ -130,7 +94,7 @@ export interface LinuxTunOptions {
 export class LinuxTun implements TunDevice {
   readonly name: string;
   readonly fd: number;
-  private readonly addon: Addon;
+  private readonly addon: NativeAddon;
   /** virtio_net_hdr size of every frame (0: none), and the TUN_F_* flags granted (-1 unknown). */
   private readonly vnetHdr: number;
   private readonly offload: number;
@@ -152,7 +116,7 @@ export class LinuxTun implements TunDevice {
   private drainScheduled = false;
 
   private constructor(
-    addon: Addon,
+    addon: NativeAddon,
     fd: number,
     name: string,
     mtu: number | null,
@@ -178,7 +142,7 @@ export class LinuxTun implements TunDevice {
 
   /** Creates (or attaches to) the TUN `name` and sets its MTU to 1420 unless told otherwise. */
   static create(name: string, opts: LinuxTunOptions = {}): LinuxTun {
-    const addon = addonWithOffload();
+    const addon = native();
     let opened: { fd: number; name: string; offload: number };
     try {
       opened = addon.tunOpen(name, opts.multiQueue ?? false, opts.offload ?? tunOffloadWanted());
@@ -203,7 +167,7 @@ export class LinuxTun implements TunDevice {
    * its opener chose: with IFF_VNET_HDR set, frames are parsed (and split) as for our own devices.
    */
   static fromFd(fd: number, opts: Pick<LinuxTunOptions, 'mtu'> = {}): LinuxTun {
-    const addon = addonWithOffload();
+    const addon = native();
     let opened: { fd: number; name: string; vnetHdr: number };
     try {
       opened = addon.tunFromFd(fd);

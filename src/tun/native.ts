@@ -24,8 +24,14 @@ export interface PollHandle {
 }
 
 export interface NativeAddon {
-  tunOpen(name: string, multiQueue?: boolean): { fd: number; name: string };
-  tunFromFd(fd: number): { fd: number; name: string };
+  /** With vnetHdr: IFF_VNET_HDR and the offloads granted (`offload`: TUN_F_* bits, -1 = none). */
+  tunOpen(
+    name: string,
+    multiQueue?: boolean,
+    vnetHdr?: boolean,
+  ): { fd: number; name: string; offload: number };
+  /** `vnetHdr`: the size of the virtio_net_hdr the inherited device carries (0 = none). */
+  tunFromFd(fd: number): { fd: number; name: string; vnetHdr: number };
   /** Reads up to maxCount packets; packet i lands at i * slotSize + offset. */
   tunRead(
     fd: number,
@@ -35,12 +41,25 @@ export interface NativeAddon {
     lengths: Int32Array,
     offset?: number,
   ): number;
+  /** With vnetHdr > 0, each packet goes out behind a zeroed header of that size. */
   tunWrite(
     fd: number,
     slab: Uint8Array,
     offsets: Int32Array,
     lengths: Int32Array,
     count: number,
+    vnetHdr?: number,
+  ): number;
+  /** Reads frames with a virtio_net_hdr, splitting TSO/USO super-packets into slots. */
+  tunReadVnet(
+    fd: number,
+    slab: Uint8Array,
+    slotSize: number,
+    maxCount: number,
+    lengths: Int32Array,
+    scratch: Uint8Array,
+    state: Int32Array,
+    offset?: number,
   ): number;
   ifMtu(name: string): number;
   setIfMtu(name: string, mtu: number): void;
@@ -59,6 +78,8 @@ export interface NativeAddon {
     lengths: Int32Array,
     addrs: Uint8Array,
     offset?: number,
+    /** Segment size of each coalesced (GRO) buffer, 0 for a plain datagram. */
+    groSizes?: Int32Array,
   ): number;
   /** Sends `count` datagrams to the one raw address `addr`; returns how many left. */
   udpSend(
@@ -68,7 +89,11 @@ export interface NativeAddon {
     lengths: Int32Array,
     count: number,
     addr: Uint8Array,
+    /** [enabled, errno]: runs of equal datagrams go out with UDP_SEGMENT while enabled. */
+    gso?: Int32Array,
   ): number;
+  /** Probes UDP_SEGMENT (bit 1) and enables UDP_GRO (bit 2) on a socket. */
+  udpOffload(fd: number, wantGso: boolean, wantGro: boolean): number;
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
   pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;

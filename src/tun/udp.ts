@@ -33,30 +33,6 @@ const ENDPOINT_CACHE_SIZE = 256;
 
 type OnDatagrams = (datagrams: readonly Uint8Array[], sources: readonly Endpoint[]) => void;
 
-/** The offload entry points, absent from an addon built before them. */
-interface OffloadAddon {
-  udpOffload?(fd: number, wantGso: boolean, wantGro: boolean): number;
-  udpRecv(
-    fd: number,
-    slab: Uint8Array,
-    slotSize: number,
-    maxCount: number,
-    lengths: Int32Array,
-    addrs: Uint8Array,
-    offset: number,
-    groSizes: Int32Array,
-  ): number;
-  udpSend(
-    fd: number,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    count: number,
-    addr: Uint8Array,
-    gso: Int32Array,
-  ): number;
-}
-
 const OFFLOAD_GSO = 1;
 const OFFLOAD_GRO = 2;
 
@@ -76,7 +52,6 @@ function offloadWanted(name: 'WG_TS_UDP_GSO' | 'WG_TS_UDP_GRO'): boolean {
 
 export class UdpBind implements Bind {
   private readonly addon: NativeAddon;
-  private readonly offload: OffloadAddon;
   private v4: Socket | null = null;
   private v6: Socket | null = null;
   private port = 0;
@@ -101,7 +76,6 @@ export class UdpBind implements Bind {
 
   constructor() {
     this.addon = native();
-    this.offload = this.addon as unknown as OffloadAddon;
   }
 
   /** Which offloads are active on the open sockets (diagnostics and tests). */
@@ -181,11 +155,11 @@ export class UdpBind implements Bind {
   }
 
   private enableOffloads(s: Socket): void {
-    if (typeof this.offload.udpOffload !== 'function') return;
+    if (typeof this.addon.udpOffload !== 'function') return;
     const gso = offloadWanted('WG_TS_UDP_GSO');
     const gro = offloadWanted('WG_TS_UDP_GRO');
     if (!gso && !gro) return;
-    const bits = this.offload.udpOffload(s.fd, gso, gro);
+    const bits = this.addon.udpOffload(s.fd, gso, gro);
     s.gso[0] = bits & OFFLOAD_GSO ? 1 : 0;
     s.gro = (bits & OFFLOAD_GRO) !== 0;
   }
@@ -208,7 +182,7 @@ export class UdpBind implements Bind {
     for (let batch = 0; batch < MAX_BATCHES_PER_WAKEUP; batch++) {
       if (s !== this.v4 && s !== this.v6) return 0; // closed by the callback
       const n = s.gro
-        ? this.offload.udpRecv(
+        ? this.addon.udpRecv(
             s.fd,
             this.recvSlab,
             UDP_SLOT_SIZE,
@@ -371,7 +345,7 @@ export class UdpBind implements Bind {
     raw: Uint8Array,
   ): number {
     if (s.gso[0] === 0) return this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw);
-    const sent = this.offload.udpSend(s.fd, slab, offsets, lengths, count, raw, s.gso);
+    const sent = this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw, s.gso);
     if (s.gso[0] === 0) {
       const why = s.gso[1] === ERRNO.EIO ? 'EIO' : `errno ${s.gso[1]}`;
       this.onOffloadError?.(`UDP GSO refused by the kernel (${why}) on IPv${s.family}, turned off`);
