@@ -27,6 +27,8 @@ export interface ConfigTarget {
   setFwmark(mark: number): void;
   /** Runs `fn` with an output for what configuration sends (keepalives), then flushes it. */
   withOutput(fn: (out: DeviceOutput, now: number) => void): void;
+  /** Receive buffers the kernel dropped on the UDP sockets (queue full), when known. */
+  kernelDrops?(): number | undefined;
 }
 
 export class DeviceConfig implements UapiHandler {
@@ -58,6 +60,8 @@ export class DeviceConfig implements UapiHandler {
   stats(): ReadonlyArray<readonly [string, number]> {
     const dev = this.driver.device;
     const out: [string, number][] = Object.entries(dev.drops).map(([k, v]) => [`drop_${k}`, v]);
+    const kernel = this.driver.kernelDrops?.();
+    if (kernel !== undefined) out.push(['drop_udp_receive_queue', kernel]);
     let staged = 0;
     for (const p of dev.peers.values()) staged += p.staged.length;
     out.push(['peers', dev.peers.size], ['indices', dev.indexCount], ['staged_packets', staged]);

@@ -137,8 +137,12 @@ export function createCryptoPool(workers: number): CryptoPool {
   }
 
   function waitFor(p: PoolWorker): void {
-    while (Atomics.load(p.v.ctl, CTL.done) !== p.seq) {
-      Atomics.wait(p.v.ctl, CTL.done, Atomics.load(p.v.ctl, CTL.done), 1000);
+    // Wait on the value just checked, never on a fresh load: a worker finishing between the
+    // check and a second load would leave us asleep on the new value until the timeout (a
+    // one-second stall of the whole data plane, seen as TUN queue drops).
+    for (let done = Atomics.load(p.v.ctl, CTL.done); done !== p.seq;) {
+      Atomics.wait(p.v.ctl, CTL.done, done, 1000);
+      done = Atomics.load(p.v.ctl, CTL.done);
     }
   }
 

@@ -92,6 +92,16 @@ export class UdpBind implements Bind {
     return this.port;
   }
 
+  /**
+   * Receive buffers the kernel dropped on our sockets because the queue was full: datagrams lost
+   * before we could read them. A GRO-coalesced buffer counts once. Resets when the port changes.
+   */
+  kernelDrops(): number {
+    let n = 0;
+    for (const s of [this.v4, this.v6]) if (s) n += Math.max(0, this.addon.udpDrops(s.fd));
+    return n;
+  }
+
   /** The open sockets' fds, for diagnostics and tests. */
   get fds(): readonly number[] {
     return [this.v4, this.v6].filter((s): s is Socket => s !== null).map((s) => s.fd);

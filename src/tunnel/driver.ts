@@ -70,6 +70,7 @@ class BatchOutput implements DeviceOutput {
 }
 
 export class Driver {
+  private closedSocketDrops = 0;
   private readonly out: BatchOutput;
   private readonly now: () => number;
   private ticker: NodeJS.Timeout | null = null;
@@ -108,6 +109,7 @@ export class Driver {
   setListenPort(port: number): void {
     if (port !== 0 && port === this.boundPort) return;
     const previous = this.boundPort;
+    this.closedSocketDrops += this.bind.kernelDrops?.() ?? 0;
     this.bind.close();
     try {
       this.boundPort = this.bind.open(port, this.onDatagrams);
@@ -124,6 +126,12 @@ export class Driver {
     this.mark = mark;
     this.device.fwmark = mark;
     this.bind.setMark(mark);
+  }
+
+  /** Datagram buffers the kernel dropped at our UDP sockets (queue full), over every rebind. */
+  kernelDrops(): number | undefined {
+    const now = this.bind.kernelDrops?.();
+    return now === undefined ? undefined : this.closedSocketDrops + now;
   }
 
   /** Runs `fn` with the batch output and flushes it: for configuration changes that send. */

@@ -37,6 +37,8 @@ export interface Bind {
   ): number;
   /** Applies SO_MARK to the sockets (0 clears it). */
   setMark(mark: number): void;
+  /** Receive buffers the kernel dropped on the sockets (queue full), when the OS tells. */
+  kernelDrops?(): number;
   /** Sends datagrams to one endpoint; returns how many were sent. */
   send(datagrams: readonly Uint8Array[], to: Endpoint): number;
   close(): void;

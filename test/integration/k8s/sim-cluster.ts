@@ -6,6 +6,7 @@
  * wireguard-go (even nodes) unless WG_TS_K8S_DAEMON names one command for all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +88,13 @@ export class SimCluster {
     this.dir = this.lab.tmpdir();
     this.kubeconfig = join(this.dir, 'kubeconfig');
     const br = this.bridge;
-    await this.lab.exec(null, 'ip', ['link', 'add', br, 'type', 'bridge']);
+    // A fixed address: a bridge without one takes the lowest MAC among its ports, so adding a
+    // node could change it and leave every node's ARP entry for the API server pointing nowhere
+    // for up to 45 s (REACHABLE is never re-probed).
+    const mac = ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(
+      ':',
+    );
+    await this.lab.exec(null, 'ip', ['link', 'add', br, 'address', mac, 'type', 'bridge']);
     this.lab.defer(`bridge ${br}`, async () => {
       await this.lab.tryExec(null, 'ip', ['link', 'del', br]);
     });
