@@ -9,6 +9,7 @@
         "src/tun/native/addon.c",
         "src/tun/native/aead.c",
         "src/tun/native/gso.c",
+        "src/tun/native/mac.c",
         "src/tun/native/poll.c",
         "src/tun/native/tun.c",
         "src/tun/native/udp.c",
@@ -18,7 +19,7 @@
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "cflags!": ["-O3"],
       "conditions": [["OS!='linux'", {"sources!": [
-        "src/tun/native/addon.c", "src/tun/native/aead.c", "src/tun/native/gso.c",
+        "src/tun/native/addon.c", "src/tun/native/aead.c", "src/tun/native/gso.c", "src/tun/native/mac.c",
         "src/tun/native/poll.c",
         "src/tun/native/tun.c", "src/tun/native/udp.c", "src/tun/native/util.c"
       ]}]]

@@ -9,12 +9,13 @@
  * WG_TUN_FD / WG_UAPI_FD are passed through to the child.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { closeSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { aeadByName, type AnyAead } from './noise/aead.js';
 import { createCryptoPool, type CryptoPool } from './tun/crypto-pool.js';
 import { nativeAead, nativeAeadAvailable, nativeAeadUnavailableReason } from './tun/aead.js';
+import { installNativeMac } from './tun/mac.js';
+import { randomPool } from './noise/random.js';
 import { Device } from './tunnel/device.js';
 import { Driver } from './tunnel/driver.js';
 import { openBind, openTun, tunFromFd } from './tun/index.js';
@@ -137,8 +138,10 @@ export async function runDevice(ifname: string): Promise<number> {
       cryptoWorkers(process.env.WG_TS_WORKERS),
       log,
     );
+    // WG_TS_CRYPTO=noble is the portable mode: no native crypto at all.
+    const macName = process.env.WG_TS_CRYPTO !== 'noble' && installNativeMac() ? 'native' : 'noble';
     const device = new Device({
-      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+      randomBytes: randomPool(),
       wallClockMs: () => Date.now(),
       aead,
       // The driver sends every batch before returning, so send slabs can be reused.
@@ -174,7 +177,7 @@ export async function runDevice(ifname: string): Promise<number> {
     const offloads = bind.offloads;
     log.info(
       `wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}, ` +
-        `crypto ${aead.name}, TUN offload flags ${tun.stats().offload}, ` +
+        `crypto ${aead.name}, MAC ${macName}, TUN offload flags ${tun.stats().offload}, ` +
         `UDP GSO ${offloads.gso ? 'on' : 'off'}, GRO ${offloads.gro ? 'on' : 'off'}`,
     );
     report('ready\n');

@@ -2,14 +2,15 @@
  * ChaCha20-Poly1305 (RFC 8439) for transport data and handshake fields, behind one interface
  * with two backends: node:crypto (OpenSSL) and @noble/ciphers (portable, pure JS). The nonce is
  * WireGuard's: 4 zero bytes then the 64-bit little-endian counter. XChaCha20-Poly1305 (cookie
- * replies only) uses noble.
+ * replies only) is noble's HChaCha20 in front of any backend.
  *
  * Both backends write into a caller-supplied buffer, so the data path can seal and open into
  * preallocated memory.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { chacha20poly1305, hchacha } from '@noble/ciphers/chacha.js';
 import { AEAD_TAG_SIZE } from '../constants.js';
+import { offHeap } from './crypto.js';
 
 export interface Aead {
   readonly name: 'node' | 'noble' | 'native';
@@ -206,14 +207,67 @@ export function open(
   return nodeAead.open(key, counter, sealed, ad, out, 0) < 0 ? null : out;
 }
 
+const SIGMA = Uint32Array.of(0x61707865, 0x3320646e, 0x79622d32, 0x6b206574);
+
+/**
+ * XChaCha20-Poly1305's two halves: HChaCha20 (noble) turns the key and the first 16 nonce bytes
+ * into a subkey, and ChaCha20-Poly1305 under that subkey with nonce 0^4 ‖ nonce[16..24] does
+ * the rest, on whichever backend the caller runs (node:crypto by default; the daemon passes
+ * its native one: the cookie reply is the per-message cost of a handshake flood).
+ */
+// Off-heap scratch for the subkey, IV, short plaintexts and the output (see crypto.ts offHeap).
+const XSCRATCH = new Uint8Array(256);
+const SUBKEY = XSCRATCH.subarray(0, 32);
+const IV = XSCRATCH.subarray(32, 44);
+
+function le32(b: Uint8Array, i: number): number {
+  return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+}
+
+/** HChaCha20(key, nonce[0..16]) into SUBKEY and 0^4 ‖ nonce[16..24] into IV. */
+function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): void {
+  const k = new Uint32Array(8);
+  const n = new Uint32Array(4);
+  for (let i = 0; i < 8; i++) k[i] = le32(key, i * 4);
+  for (let i = 0; i < 4; i++) n[i] = le32(nonce, i * 4);
+  const o = new Uint32Array(8);
+  hchacha(SIGMA, k, n, o);
+  for (let i = 0; i < 8; i++) {
+    const w = o[i]!;
+    SUBKEY[i * 4] = w & 0xff;
+    SUBKEY[i * 4 + 1] = (w >>> 8) & 0xff;
+    SUBKEY[i * 4 + 2] = (w >>> 16) & 0xff;
+    SUBKEY[i * 4 + 3] = w >>> 24;
+  }
+  o.fill(0);
+  k.fill(0);
+  IV.fill(0, 0, 4);
+  for (let i = 0; i < 8; i++) IV[4 + i] = nonce[16 + i]!;
+}
+
 /** XChaCha20-Poly1305 with a 24-byte nonce (cookie replies). */
 export function xseal(
   key: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   ad: Uint8Array,
+  aead: Aead = nodeAead,
 ): Uint8Array {
-  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+  xchachaSubkey(key, nonce);
+  const len = plaintext.length + AEAD_TAG_SIZE;
+  const small = len <= 64;
+  const dst = small ? XSCRATCH.subarray(128, 128 + len) : new Uint8Array(len);
+  aead.sealWithNonce(
+    SUBKEY,
+    IV,
+    offHeap(XSCRATCH, 64, plaintext),
+    offHeap(XSCRATCH, 192, ad),
+    dst,
+    0,
+  );
+  const out = small ? dst.slice() : dst;
+  XSCRATCH.fill(0);
+  return out;
 }
 
 export function xopen(
@@ -221,10 +275,12 @@ export function xopen(
   nonce: Uint8Array,
   sealed: Uint8Array,
   ad: Uint8Array,
+  aead: Aead = nodeAead,
 ): Uint8Array | null {
-  try {
-    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-  } catch {
-    return null;
-  }
+  if (sealed.length < AEAD_TAG_SIZE) return null;
+  xchachaSubkey(key, nonce);
+  const out = new Uint8Array(sealed.length - AEAD_TAG_SIZE);
+  const n = aead.openWithNonce(SUBKEY, IV, sealed, ad, out, 0);
+  XSCRATCH.fill(0);
+  return n < 0 ? null : out;
 }

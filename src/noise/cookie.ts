@@ -8,8 +8,8 @@
  */
 import { COOKIE_REFRESH_TIME_MS, COOKIE_SEND_MAX_AGE_MS } from '../constants.js';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { equal, hash, isZero, mac } from './crypto.js';
-import { xopen, xseal } from './aead.js';
+import { equal, hasFastMac, hash, isZero, mac } from './crypto.js';
+import { nodeAead, xopen, xseal, type Aead } from './aead.js';
 import { CookieReply, writeU32 } from './messages.js';
 
 const enc = new TextEncoder();
@@ -25,16 +25,16 @@ export function cookieKey(publicKey: Uint8Array): Uint8Array {
 }
 
 /**
- * Keyed BLAKE2s-128 with a fixed key, prepared once: the key block is compressed at set-up and
- * each message starts from a copy of that state (mac1 is checked on every handshake message,
- * so under a flood this is the hot path).
+ * Keyed BLAKE2s-128 with a fixed key, prepared once: with noble the key block is compressed at
+ * set-up and each message starts from a copy of that state (mac1 is checked on every handshake
+ * message, so under a flood this is the hot path); an installed native MAC is used as is.
  */
 class PreparedMac {
-  private readonly base: ReturnType<typeof blake2s.create>;
-  constructor(key: Uint8Array) {
-    this.base = blake2s.create({ key, dkLen: 16 });
-  }
+  private base: ReturnType<typeof blake2s.create> | null = null;
+  constructor(private readonly key: Uint8Array) {}
   mac(data: Uint8Array): Uint8Array {
+    if (hasFastMac()) return mac(this.key, data);
+    this.base ??= blake2s.create({ key: this.key, dkLen: 16 });
     return this.base.clone().update(data).digest();
   }
 }
@@ -46,7 +46,11 @@ export class CookieChecker {
   private secret: PreparedMac | null = null;
   private secretSetAt = -Infinity;
 
-  constructor(localPublicKey: Uint8Array) {
+  /** `aead` seals the cookie replies (after HChaCha20); node:crypto unless told otherwise. */
+  constructor(
+    localPublicKey: Uint8Array,
+    private readonly aead: Aead = nodeAead,
+  ) {
     this.mac1 = new PreparedMac(mac1Key(localPublicKey));
     this.encryptionKey = cookieKey(localPublicKey);
   }
@@ -91,7 +95,7 @@ export class CookieChecker {
     const nonce = randomBytes(24);
     reply.set(nonce, CookieReply.nonce);
     const m1 = msg.length - 32;
-    const sealed = xseal(this.encryptionKey, nonce, cookie, msg.subarray(m1, m1 + 16));
+    const sealed = xseal(this.encryptionKey, nonce, cookie, msg.subarray(m1, m1 + 16), this.aead);
     reply.set(sealed, CookieReply.cookie);
     return reply;
   }

@@ -69,6 +69,8 @@ export interface NativeAddon {
   udpOpen(family: 4 | 6, port: number): { fd: number; port: number };
   udpSetMark(fd: number, mark: number): void;
   udpGetMark(fd: number): number;
+  /** Keyed BLAKE2s (OpenSSL BLAKE2SMAC): out.length bytes of output. */
+  blake2sMac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
   /** Receive buffers the kernel dropped on the socket (SO_MEMINFO), -1 when unsupported. */
   udpDrops(fd: number): number;
   /** Receives up to min(maxCount, 128) datagrams; sources as RAW_ADDR_SIZE records in addrs. */

@@ -128,7 +128,7 @@ export abstract class DeviceBase {
     const old = this.local?.privateKey ?? null;
     if (old === null ? key === null : key !== null && equal(old, key)) return;
     this.local = key ? staticKeys(clamp(Uint8Array.from(key))) : null;
-    this.checker = this.local ? new CookieChecker(this.local.publicKey) : null;
+    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.aead) : null;
     if (this.local) {
       const self = this.peers.get(Buffer.from(this.local.publicKey).toString('hex'));
       if (self) this.removePeer(self);

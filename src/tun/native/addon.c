@@ -16,7 +16,7 @@ NAPI_MODULE_INIT() {
       EXPORT("ifMtu", wgts_if_mtu),         EXPORT("setIfMtu", wgts_set_if_mtu),
       EXPORT("ifIndex", wgts_if_index),     EXPORT("closeFd", wgts_close_fd),
       EXPORT("udpOpen", wgts_udp_open),     EXPORT("udpSetMark", wgts_udp_set_mark),
-      EXPORT("udpGetMark", wgts_udp_get_mark), EXPORT("udpDrops", wgts_udp_drops), EXPORT("udpRecv", wgts_udp_recv),
+      EXPORT("udpGetMark", wgts_udp_get_mark), EXPORT("udpDrops", wgts_udp_drops), EXPORT("blake2sMac", wgts_blake2s_mac), EXPORT("udpRecv", wgts_udp_recv),
       EXPORT("udpSend", wgts_udp_send),     EXPORT("pollStart", wgts_poll_start),
       EXPORT("pollStop", wgts_poll_stop),   EXPORT("udpOffload", wgts_udp_offload),
       EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),

@@ -60,6 +60,7 @@ napi_value wgts_udp_open(napi_env env, napi_callback_info info);
 napi_value wgts_udp_set_mark(napi_env env, napi_callback_info info);
 napi_value wgts_udp_get_mark(napi_env env, napi_callback_info info);
 napi_value wgts_udp_drops(napi_env env, napi_callback_info info);
+napi_value wgts_blake2s_mac(napi_env env, napi_callback_info info);
 napi_value wgts_udp_recv(napi_env env, napi_callback_info info);
 napi_value wgts_udp_send(napi_env env, napi_callback_info info);
 napi_value wgts_udp_offload(napi_env env, napi_callback_info info);
