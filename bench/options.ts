@@ -30,7 +30,7 @@ export const USAGE = `Usage: wireguard-ts bench [options]     (as root; end-to-e
   --duration S     seconds per iperf3 run (default 10)
   --repeat N       repeats per case; medians are reported (default 3)
   --only LIST      cases, comma-separated: bare,go,ts,mixed (default all)
-  --workers N      WG_TS_WORKERS for the wireguard-ts daemon
+  --workers N      WG_TS_WORKERS for the wireguard-ts daemons (0 = seal/open inline)
   --json FILE      JSON results (default bench-results/bench-<date>.json)
   --svg FILE       SVG bar chart (default bench-results/bench-<date>.svg)
   --mtu N          inner (tunnel) MTU (default 1420)
@@ -79,7 +79,7 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
         repeat = intOption(name, value(), 1, 100);
         break;
       case '--workers':
-        workers = intOption(name, value(), 1, 256);
+        workers = intOption(name, value(), 0, 64);
         break;
       case '--mtu':
         mtu = intOption(name, value(), 576, 65_000);
