@@ -43,6 +43,7 @@ export abstract class HandshakeLayer extends DeviceBase {
     if (!isRetry) peer.timers.handshakeAttempts = 0;
     if (now - peer.lastSentHandshake < REKEY_TIMEOUT_MS) return;
     peer.lastSentHandshake = now;
+    peer.resentForCookie = false;
     const msg = this.createInitiation(peer, now);
     if (msg) {
       timersAnyAuthenticatedPacketTraversal(peer, now);
@@ -249,6 +250,17 @@ export abstract class HandshakeLayer extends DeviceBase {
     if (!peer) return this.drop('unknown_index', null, out);
     if (!peer.cookie.consumeReply(d, now)) return this.drop('bad_cookie', peer, out);
     this.log.debug(`peer ${shortKey(peer.publicKey)}: cookie received`);
+    // The responder is under load and refused our initiation for want of mac2. wireguard-go and
+    // the kernel wait for their retransmit timer (REKEY_TIMEOUT + jitter, 5 s or more); we resend
+    // a fresh initiation, now with mac2, at once: once per attempt, so a responder that keeps
+    // answering with cookies gets no more from us than from them. A cookie reply is
+    // authenticated against the mac1 we sent, so no third party can trigger this.
+    const pending = peer.initiation?.index === readU32(d, 4);
+    if (pending && !peer.resentForCookie) {
+      peer.lastSentHandshake = -Infinity;
+      this.sendInitiation(peer, true, now, out);
+      peer.resentForCookie = true;
+    }
   }
 }
 

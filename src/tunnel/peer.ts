@@ -51,6 +51,8 @@ export class Peer {
   initiation: { index: number; state: InitiatorState } | null = null;
   /** When we last sent an initiation (or a response): at most one per REKEY_TIMEOUT. */
   lastSentHandshake = -Infinity;
+  /** The current initiation was already resent at once after a cookie reply (once per attempt). */
+  resentForCookie = false;
   /** Greatest TAI64N accepted from this peer (replay protection for initiations). */
   latestTimestamp: Uint8Array | null = null;
   lastInitiationConsumed = -Infinity;

@@ -267,8 +267,9 @@ test('simultaneous initiation from both sides converges', () => {
   assert.ok(a.delivered.some((p) => text(p) === 'from b'));
 });
 
-test('under load: cookie reply instead of DH, then the handshake completes with mac2', () => {
-  const { w, a, b, pa } = pair();
+function underLoadPair() {
+  const p = pair();
+  const { w, b } = p;
   // An attacker who knows B's public key floods valid-mac1 initiations from many addresses.
   const k1 = mac1Key(b.publicKey);
   const flood = (count: number) => {
@@ -283,26 +284,48 @@ test('under load: cookie reply instead of DH, then the handshake completes with 
         b.out,
       );
     }
+    w.queue = w.queue.filter((d) => !d.to.address.startsWith('203.')); // replies go nowhere
   };
+  return { ...p, flood };
+}
+
+test('under load: cookie reply instead of DH; the initiator resends with mac2 at once', () => {
+  const { w, a, b, pa, flood } = underLoadPair();
   flood(200);
   assert.ok(b.device.isUnderLoad(w.now));
-  const handshakeFailures = b.device.drops.handshake_failed;
-  assert.equal(handshakeFailures, 128, 'DH work stops once under load');
-  w.queue = []; // cookie replies to the attacker's addresses go nowhere
+  assert.equal(b.device.drops.handshake_failed, 128, 'DH work stops once under load');
+  const since = w.log.length;
+  const t0 = w.now;
   a.send(ipv4('10.0.0.1', '10.0.0.2', 'through the flood'));
   w.pump();
-  assert.ok(b.drops.includes('cookie_required'));
-  assert.equal(pa.current, null);
-  // Keep B under load while A waits for its retransmit, which carries mac2.
+  assert.ok(b.drops.includes('cookie_required'), 'the first initiation earned a cookie');
+  // wireguard-go and the kernel would wait REKEY_TIMEOUT (5 s) for their retransmit.
+  assert.equal(w.now, t0, 'no time passed');
+  assert.ok(pa.current, 'handshake completed under load');
+  assert.equal(w.sent(a, 1, since).length, 2, 'the initiation and one resend with mac2');
+  assert.equal(w.sent(b, 3, since).length, 1, 'one cookie reply');
+  assert.ok(b.delivered.some((p) => text(p) === 'through the flood'));
+});
+
+test('under load: a responder that keeps sending cookies gets one resend per attempt', () => {
+  const { w, a, pa, flood } = underLoadPair();
+  flood(200);
+  // Spoil mac2 of everything A sends, so B answers every initiation with a cookie reply.
+  w.filter = (d) => {
+    if (d.data[0] === 1 && d.from.address === a.endpoint.address) d.data[147]! ^= 1;
+    return true;
+  };
+  const since = w.log.length;
+  a.send(ipv4('10.0.0.1', '10.0.0.2', 'x'));
+  w.pump();
+  assert.equal(w.sent(a, 1, since).length, 2, 'the initiation and one resend, not a loop');
   for (let i = 0; i < 6; i++) {
     flood(150);
-    w.queue = w.queue.filter(
-      (d) => d.to.address !== '203.0.113.0' && !d.to.address.startsWith('203.'),
-    );
     w.advance(1000);
   }
-  assert.ok(pa.current, 'handshake completed under load');
-  assert.ok(b.delivered.some((p) => text(p) === 'through the flood'));
+  // One regular retransmit (5 s + jitter) and its one resend.
+  assert.equal(w.sent(a, 1, since).length, 4);
+  assert.equal(pa.current, null);
 });
 
 test('malformed datagrams are dropped with a counted reason and leave no state', () => {
