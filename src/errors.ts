@@ -39,6 +39,7 @@ export const DROP_REASONS = [
   'bad_mac1',
   'bad_mac2',
   'cookie_required',
+  'cookie_rate_limited',
   'rate_limited',
   'handshake_failed',
   'unknown_peer',

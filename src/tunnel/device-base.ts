@@ -72,6 +72,8 @@ export abstract class DeviceBase {
   readonly drops: Record<DropReason, number>;
   protected readonly index: IndexTable<Keypair<Peer> | Peer>;
   protected readonly limiter = new RateLimiter();
+  /** Cookie replies per source under load (see HandshakeLayer.receiveHandshake). */
+  protected readonly cookieLimiter = new RateLimiter(undefined, true);
   protected readonly aead: AnyAead;
   protected readonly log: Logger;
   protected readonly rekeyAfterTimeMs: number;

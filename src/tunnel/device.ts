@@ -360,6 +360,7 @@ export class Device extends HandshakeLayer {
       }
     }
     this.limiter.gc(now);
+    this.cookieLimiter.gc(now);
   }
 
   protected expiredRetransmitHandshake(peer: Peer, now: number, out: DeviceOutput): void {

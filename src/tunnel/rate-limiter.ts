@@ -43,7 +43,15 @@ export class RateLimiter {
   private readonly buckets = new Map<number | string, Bucket>();
   private readonly maxEntries: number;
 
-  constructor(maxEntries: number = RATE_LIMITER_MAX_ENTRIES) {
+  /**
+   * `allowWhenFull`: what a new source gets once the table is full. The DH limiter denies (the
+   * kernel's policy); the cookie-reply limiter allows, so a flood from random spoofed sources
+   * that fills the table cannot stop legitimate peers from getting cookies.
+   */
+  constructor(
+    maxEntries: number = RATE_LIMITER_MAX_ENTRIES,
+    private readonly allowWhenFull = false,
+  ) {
     this.maxEntries = maxEntries;
   }
 
@@ -56,7 +64,7 @@ export class RateLimiter {
     if (key === null) return false;
     const b = this.buckets.get(key);
     if (b === undefined) {
-      if (this.buckets.size >= this.maxEntries) return false;
+      if (this.buckets.size >= this.maxEntries) return this.allowWhenFull;
       this.buckets.set(key, { tokens: TOKEN_MAX_MS - PACKET_COST_MS, lastMs: nowMs });
       return true;
     }
@@ -67,6 +75,15 @@ export class RateLimiter {
     if (b.tokens < PACKET_COST_MS) return false;
     b.tokens -= PACKET_COST_MS;
     return true;
+  }
+
+  /** Whether allow() would pass now, without counting anything. */
+  has(address: Uint8Array, nowMs: number): boolean {
+    const key = keyOf(address);
+    if (key === null) return false;
+    const b = this.buckets.get(key);
+    if (b === undefined) return this.buckets.size < this.maxEntries || this.allowWhenFull;
+    return Math.min(TOKEN_MAX_MS, b.tokens + Math.max(0, nowMs - b.lastMs)) >= PACKET_COST_MS;
   }
 
   /** Drops entries idle for more than 1 s; called from the device tick. */

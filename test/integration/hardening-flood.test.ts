@@ -5,12 +5,15 @@
  *
  * 1. As fast as the sender goes: under-load mode engages, cookie replies go out instead of DH
  *    work (DH attempts stay near the per-second threshold), the daemon's CPU stays bounded and
- *    it survives. At this rate the kernel drops most datagrams at the daemon's socket before it
- *    reads them (the figures are printed), legitimate ones included.
- * 2. At a rate the daemon keeps up with (default 20,000/s, 150× the under-load threshold): a
- *    legitimate wireguard-ts peer completes its handshake within 5 s. Its first initiation is
- *    answered with a cookie reply, and it resends at once with mac2 (wireguard-go and the
- *    kernel wait for their retransmit, REKEY_TIMEOUT + jitter, 5.0–5.4 s).
+ *    it survives. What the kernel drops at the daemon's socket before it reads (counted as
+ *    drop_udp_receive_queue) is printed: near zero since sources past their cookie budget are
+ *    dropped before any hashing.
+ * 2. At full rate again, while a legitimate wireguard-ts peer handshakes: it completes within
+ *    5 s (in practice ~0.1 s). Its first initiation is answered with a cookie reply, and it
+ *    resends at once with mac2 (wireguard-go and the kernel wait for their retransmit,
+ *    REKEY_TIMEOUT + jitter, 5.0–5.4 s). It gets through because the daemon reads as fast as
+ *    the flood comes: each source gets at most 20 cookie replies/s, and a message from a source
+ *    past its budget is dropped before any hashing.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -34,7 +37,8 @@ import { uapiStats } from '../../src/control/uapi-client.js';
 
 const skip = labSkipReason(['ip', 'wg', 'ping']) ?? implSkipReason('ts');
 const MAX_MS = Number(process.env['WG_TS_FLOOD_MS'] ?? 3000);
-const RATE = Number(process.env['WG_TS_FLOOD_RATE'] ?? 20000);
+// 0: as fast as the sender goes. Set a rate to study a slower flood.
+const RATE = Number(process.env['WG_TS_FLOOD_RATE'] ?? 0);
 const SOURCES = 32;
 
 describe('hardening: handshake flood', { skip: skip ?? false }, () => {
@@ -78,14 +82,16 @@ describe('hardening: handshake flood', { skip: skip ?? false }, () => {
     );
     assert.ok(pidAlive(pid));
     assert.ok(r.sent / r.seconds > 1000, 'the flood reached a meaningful rate');
-    assert.ok((d['drop_cookie_required'] ?? 0) > seen * 0.9, 'cookie replies instead of DH work');
+    // Each source gets its burst of cookie replies, then drops without one (20/s per source).
+    const cookieDrops = (d['drop_cookie_required'] ?? 0) + (d['drop_cookie_rate_limited'] ?? 0);
+    assert.ok(cookieDrops > seen * 0.9, 'cookies or their per-source limit instead of DH work');
     assert.ok(r.cookies > 0, 'cookie replies reached the flooder');
     // Only about the first second's threshold (UNDER_LOAD_HANDSHAKES_PER_SECOND = 128) does DH.
     assert.ok(dh <= 400, `DH attempts ${dh}`);
     assert.ok(cpu / wall < 1.5, `daemon CPU ${cpu}s over ${wall}s`);
   });
 
-  it(`at ${RATE}/s: a legitimate peer completes its handshake during the flood`, async (t) => {
+  it(`at ${RATE ? `${RATE}/s` : 'full rate'}: a legitimate peer completes its handshake within 5 s`, async (t) => {
     const pid = p.b.daemon.pid;
     const before = await uapiStats(p.b.ifname);
     const cpu0 = cpuSecondsOf(pid);
@@ -122,7 +128,9 @@ describe('hardening: handshake flood', { skip: skip ?? false }, () => {
       `legitimate handshake ${done ? `completed after ${handshakeS.toFixed(1)} s` : 'did not complete'}; ${JSON.stringify(d)}`,
     );
     assert.ok(done, 'legitimate handshake completed within 5 s');
-    assert.ok((d['drop_cookie_required'] ?? 0) > r.sent * 0.8, 'under load all the time');
+    const cookieDrops = (d['drop_cookie_required'] ?? 0) + (d['drop_cookie_rate_limited'] ?? 0);
+    const kernel = d['drop_udp_receive_queue'] ?? 0;
+    assert.ok(cookieDrops + kernel > r.sent * 0.8, 'under load all the time');
     assert.ok(await ping(lab, p.a.ns, p.b.inner4, { count: 2 }), 'tunnel works after the flood');
   });
 });

@@ -328,6 +328,41 @@ test('under load: a responder that keeps sending cookies gets one resend per att
   assert.equal(pa.current, null);
 });
 
+test('under load: one source gets at most its burst of cookie replies; others still get theirs', () => {
+  const { w, a, b, pa, flood } = underLoadPair();
+  flood(200);
+  const k1 = mac1Key(b.publicKey);
+  const attacker = { family: 4 as const, address: '198.51.100.7', port: 4444 };
+  const replies0 = w.queue.length;
+  for (let i = 0; i < 1000; i++) {
+    const m = new Uint8Array(randomBytes(Initiation.size));
+    m.set([1, 0, 0, 0]);
+    m.set(mac(k1, m.subarray(0, Initiation.mac1)), Initiation.mac1);
+    m.fill(0, Initiation.mac2); // no mac2: a flooder that ignores cookies
+    b.device.receiveDatagram(m, attacker, w.now, b.out);
+  }
+  const toAttacker = w.queue.slice(replies0).filter((d) => d.to.address === attacker.address);
+  assert.equal(toAttacker.length, 5, 'the burst, then nothing');
+  assert.equal(b.device.drops.cookie_rate_limited, 995);
+  w.queue = w.queue.filter((d) => d.to.address !== attacker.address);
+  // The legitimate peer, from its own address, still gets a cookie and completes at once.
+  a.send(ipv4('10.0.0.1', '10.0.0.2', 'legit'));
+  w.pump();
+  assert.ok(pa.current, 'handshake completed');
+  // A second later the attacker's budget is full again: its burst, no more.
+  w.advance(1000);
+  flood(150);
+  const r1 = w.queue.length;
+  for (let i = 0; i < 100; i++) {
+    const m = new Uint8Array(randomBytes(Initiation.size));
+    m.set([1, 0, 0, 0]);
+    m.set(mac(k1, m.subarray(0, Initiation.mac1)), Initiation.mac1);
+    m.fill(0, Initiation.mac2);
+    b.device.receiveDatagram(m, attacker, w.now, b.out);
+  }
+  assert.equal(w.queue.slice(r1).filter((d) => d.to.address === attacker.address).length, 5);
+});
+
 test('malformed datagrams are dropped with a counted reason and leave no state', () => {
   const { w, b } = pair();
   const src = { family: 4 as const, address: '203.0.113.1', port: 1 };

@@ -122,3 +122,11 @@ test('a smaller bound can be chosen', () => {
   assert.equal(rl.allow(addr('192.0.2.3'), 0), false);
   assert.equal(rl.size, 2);
 });
+
+test('allowWhenFull (the cookie-reply limiter): a full table lets new sources through, untracked', () => {
+  const rl = new RateLimiter(3, true);
+  for (const s of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) assert.equal(rl.allow(addr(s), 0), true);
+  for (let i = 0; i < 10; i++) assert.equal(rl.allow(addr('192.0.2.1'), 0), true, 'fail open');
+  assert.equal(rl.size, 3, 'the table does not grow');
+  assert.equal(burst(rl, addr('10.0.0.1'), 0, 10), 4, 'known sources keep their budget');
+});
