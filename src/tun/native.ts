@@ -49,6 +49,8 @@ export interface NativeAddon {
     lengths: Int32Array,
     count: number,
     vnetHdr?: number,
+    /** 1: runs of one TCP flow go out as GSO super-packets (needs a 10-byte vnetHdr). */
+    coalesce?: number,
   ): number;
   /** Reads frames with a virtio_net_hdr, splitting TSO/USO super-packets into slots. */
   tunReadVnet(

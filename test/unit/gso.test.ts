@@ -267,3 +267,109 @@ test('malformed frames are refused', { skip }, () => {
   assert.equal(addon!.gsoSplit(f, slab, 1024, 64, lengths), -1, 'segment larger than a slot');
   refuse(new Uint8Array(5), 'shorter than the header');
 });
+
+// TUN write coalescing (gso.c wgts_tcp_coalesce), the inverse of the split above: a run of one
+// TCP flow becomes one super-packet that the kernel (or our own split) turns back into exactly
+// the same packets; anything Linux's GRO would not merge stops the run.
+interface GroAddon {
+  tcpCoalesce(
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    first: number,
+    count: number,
+    out: Uint8Array,
+    vnet: Uint8Array,
+    outLen: Int32Array,
+  ): number;
+}
+const groSkip =
+  skip || (typeof (addon as unknown as GroAddon).tcpCoalesce !== 'function' && 'no tcpCoalesce');
+
+function coalesce(pkts: Uint8Array[], first = 0): { n: number; frame: Uint8Array } {
+  const gro = addon as unknown as GroAddon;
+  const slab = new Uint8Array(pkts.length * SLOT);
+  const offsets = new Int32Array(pkts.length);
+  const lengths = new Int32Array(pkts.length);
+  pkts.forEach((p, i) => {
+    slab.set(p, i * SLOT);
+    offsets[i] = i * SLOT;
+    lengths[i] = p.length;
+  });
+  const out = new Uint8Array(65536);
+  const vnet = new Uint8Array(10);
+  const outLen = new Int32Array(1);
+  const n = gro.tcpCoalesce(slab, offsets, lengths, first, pkts.length, out, vnet, outLen);
+  const frame = new Uint8Array(10 + outLen[0]!);
+  frame.set(vnet);
+  frame.set(out.subarray(0, outLen[0]), 10);
+  return { n, frame };
+}
+
+/** A copy of a split segment with its TCP flags (and nothing else) changed. */
+function withFlags(seg: Uint8Array, ipLen: number, flags: number): Uint8Array {
+  const s = Uint8Array.from(seg);
+  s[ipLen + 13] = flags;
+  return s;
+}
+
+test('coalesce then split gives back the same packets, byte for byte', { skip: groSkip }, () => {
+  for (const v6 of [false, true]) {
+    for (const tcpOptions of [0, 12]) {
+      const segs = split(
+        superPacket({ v6, payload: 1400 * 20 + 333, gsoSize: 1400, tcpOptions }).frame,
+      );
+      assert.equal(segs.length, 21);
+      const { n, frame } = coalesce(segs);
+      assert.equal(n, 21, 'the whole run');
+      const dv = new DataView(frame.buffer);
+      assert.equal(frame[0], 1, 'NEEDS_CSUM');
+      assert.equal(frame[1], v6 ? GSO.TCPV6 : GSO.TCPV4);
+      assert.equal(dv.getUint16(4, true), 1400, 'gso_size');
+      assert.equal(dv.getUint16(6, true), v6 ? 40 : 20, 'csum_start');
+      assert.equal(dv.getUint16(8, true), 16, 'csum_offset');
+      const pkt = frame.subarray(10);
+      if (!v6) assert.ok(ipv4HeaderOk(pkt), 'IPv4 header checksum');
+      assert.equal(pkt[(v6 ? 40 : 20) + 13], 0x18, 'PSH of the last segment kept');
+      assert.deepEqual(split(frame), segs, `v6=${v6} options=${tcpOptions}`);
+    }
+  }
+});
+
+test('runs stop where Linux GRO would not merge', { skip: groSkip }, () => {
+  const f = superPacket({ v6: false, payload: 1000 * 8, gsoSize: 1000 });
+  const segs = split(f.frame); // 8 segments, ACK only but the last (PSH|ACK)
+  const ip = 20;
+  const cut = (pkts: Uint8Array[]) => coalesce(pkts).n;
+  assert.equal(cut(segs.slice(0, 1)), 1, 'nothing to merge with');
+  assert.equal(cut([segs[0]!, segs[2]!, segs[3]!]), 1, 'a gap in the sequence');
+  assert.equal(cut([segs[0]!, segs[1]!, segs[0]!]), 2, 'a retransmission ends the run');
+  const psh = [...segs];
+  psh[2] = withFlags(segs[2]!, ip, 0x18);
+  assert.equal(cut(psh), 3, 'PSH ends the run, included');
+  assert.equal(cut([withFlags(segs[0]!, ip, 0x18), segs[1]!]), 1, 'nothing after a PSH');
+  for (const flags of [0x02, 0x12, 0x11, 0x14, 0x30, 0x50, 0x90]) {
+    assert.equal(cut([withFlags(segs[0]!, ip, flags), segs[1]!]), 1, `flags ${flags}`);
+    assert.equal(cut([segs[0]!, withFlags(segs[1]!, ip, flags)]), 1, `then flags ${flags}`);
+  }
+  const win = Uint8Array.from(segs[1]!);
+  win[ip + 15] ^= 1;
+  assert.equal(cut([segs[0]!, win]), 1, 'a window change');
+  const ack = Uint8Array.from(segs[1]!);
+  ack[ip + 11] ^= 1;
+  assert.equal(cut([segs[0]!, ack]), 1, 'a new ack');
+  const port = Uint8Array.from(segs[1]!);
+  port[ip + 1] ^= 1;
+  assert.equal(cut([segs[0]!, port]), 1, 'another flow');
+  const ttl = Uint8Array.from(segs[1]!);
+  ttl[8] = 1;
+  assert.equal(cut([segs[0]!, ttl]), 1, 'another TTL');
+  // A short segment can only be the last of a run.
+  const short = split(superPacket({ v6: false, payload: 1000 * 2 + 10, gsoSize: 1000 }).frame);
+  assert.equal(short.length, 3);
+  assert.equal(cut(short), 3, 'the short one closes the run');
+  const tail = split(superPacket({ v6: false, payload: 500, gsoSize: 1000 }).frame)[0]!;
+  assert.equal(cut([withFlags(tail, ip, 0x10), segs[1]!]), 1, 'a larger segment after a short one');
+  const udp = split(superPacket({ v6: false, udp: true, payload: 3000, gsoSize: 1000 }).frame);
+  assert.equal(cut(udp), 1, 'UDP is not coalesced');
+});

@@ -263,3 +263,153 @@ napi_value wgts_gso_split_js(napi_env env, napi_callback_info info) {
   }
   return wgts_int(env, wgts_gso_split(&v, pkt, len, first, slab, (size_t)slot, max, lengths));
 }
+
+/*
+ * TCP receive coalescing for TUN writes (what the kernel's tcp_gro_receive would have merged):
+ * packets first.. of a batch that continue one TCP flow, in order, with equal headers (Linux
+ * compares the ack, the flag word with the window, and the options), become one super-packet
+ * with a virtio_net_hdr (GSO TCPV4/TCPV6, checksum partial) in `out`. Returns how many packets
+ * were merged (1 = the first is not mergeable, or nothing follows it; `out` is then unused).
+ * A port of the idea of wireguard-go's tcpGRO, limited to runs of consecutive packets.
+ */
+#define TCP_ACK 0x10
+#define COALESCE_MAX_SEGMENTS 64
+
+typedef struct {
+  int v6;
+  size_t ip_len, tcp_len, payload;
+  const uint8_t *tcp;
+} tcp_pkt;
+
+static int parse_tcp(const uint8_t *p, size_t len, tcp_pkt *t) {
+  if (len < 40) return 0;
+  int version = p[0] >> 4;
+  if (version == 4) {
+    if ((p[0] & 0x0f) != 5 || p[9] != 6 || rd16(p + 2) != len) return 0;
+    if ((rd16(p + 6) & 0x3fff) != 0) return 0; /* a fragment (MF or offset) */
+    t->v6 = 0;
+    t->ip_len = 20;
+  } else if (version == 6) {
+    if (len < 60 || p[6] != 6 || (size_t)rd16(p + 4) + 40 != len) return 0;
+    t->v6 = 1;
+    t->ip_len = 40;
+  } else {
+    return 0;
+  }
+  t->tcp = p + t->ip_len;
+  t->tcp_len = (size_t)(t->tcp[12] >> 4) * 4;
+  if (t->tcp_len < 20 || t->ip_len + t->tcp_len > len) return 0;
+  uint8_t fl = t->tcp[13];
+  if ((fl & TCP_ACK) == 0 || (fl & (uint8_t) ~(TCP_ACK | TCP_PSH)) != 0) return 0;
+  t->payload = len - t->ip_len - t->tcp_len;
+  return 1;
+}
+
+/* Same flow and mergeable headers: addresses, ports, IP fields that must not change, the TCP
+ * ack, data offset, window and options (flags are checked by the caller). */
+static int same_flow(const uint8_t *a, const tcp_pkt *ta, const uint8_t *b, const tcp_pkt *tb) {
+  if (ta->v6 != tb->v6 || ta->tcp_len != tb->tcp_len) return 0;
+  if (!ta->v6) {
+    if (a[1] != b[1] || a[8] != b[8] || memcmp(a + 6, b + 6, 2) || memcmp(a + 12, b + 12, 8))
+      return 0;
+  } else {
+    if (memcmp(a, b, 4) || a[7] != b[7] || memcmp(a + 8, b + 8, 32)) return 0;
+  }
+  if (memcmp(ta->tcp, tb->tcp, 4) || memcmp(ta->tcp + 8, tb->tcp + 8, 5) ||
+      memcmp(ta->tcp + 14, tb->tcp + 14, 2) ||
+      memcmp(ta->tcp + 20, tb->tcp + 20, ta->tcp_len - 20))
+    return 0;
+  return 1;
+}
+
+int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
+                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
+                      size_t *out_len) {
+  const uint8_t *p0 = slab + offsets[first];
+  size_t len0 = (size_t)lengths[first];
+  tcp_pkt t0;
+  if (first + 1 >= count || !parse_tcp(p0, len0, &t0) || t0.payload == 0) return 1;
+  if (t0.tcp[13] & TCP_PSH) return 1;
+  size_t gso = t0.payload, hdr = t0.ip_len + t0.tcp_len, total = len0;
+  uint32_t next_seq = rd32(t0.tcp + 4) + (uint32_t)gso;
+  int n = 1, psh = 0;
+  while (first + n < count && n < COALESCE_MAX_SEGMENTS && !psh) {
+    const uint8_t *p = slab + offsets[first + n];
+    size_t len = (size_t)lengths[first + n];
+    tcp_pkt t;
+    if (!parse_tcp(p, len, &t) || t.payload == 0 || t.payload > gso) break;
+    if (!same_flow(p0, &t0, p, &t) || rd32(t.tcp + 4) != next_seq) break;
+    if (total + t.payload > 0xffff || total + t.payload > cap) break;
+    psh = (t.tcp[13] & TCP_PSH) != 0;
+    total += t.payload;
+    next_seq += (uint32_t)t.payload;
+    n++;
+    if (t.payload < gso) break; /* only the last segment may be short */
+  }
+  if (n == 1) return 1;
+  memcpy(out, p0, len0);
+  size_t at = len0;
+  for (int k = 1; k < n; k++) {
+    const uint8_t *p = slab + offsets[first + k];
+    size_t len = (size_t)lengths[first + k];
+    memcpy(out + at, p + hdr, len - hdr);
+    at += len - hdr;
+  }
+  uint8_t *tcp = out + t0.ip_len;
+  if (psh) tcp[13] |= TCP_PSH;
+  uint64_t pseudo;
+  if (!t0.v6) {
+    wr16(out + 2, (uint16_t)total);
+    out[10] = out[11] = 0;
+    csum_store(out + 10, csum_add(out, 20, 0));
+    pseudo = csum_add(out + 12, 8, 0);
+  } else {
+    wr16(out + 4, (uint16_t)(total - 40));
+    pseudo = csum_add(out + 8, 32, 0);
+  }
+  pseudo += csum_be16(6) + csum_be16((uint16_t)(total - t0.ip_len));
+  /* CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not inverted. */
+  uint16_t partial = csum_fold(pseudo);
+  memcpy(tcp + 16, &partial, 2);
+  uint16_t h[5] = {0, (uint16_t)hdr, (uint16_t)gso, (uint16_t)t0.ip_len, 16};
+  memcpy(vnet, h, 10);
+  vnet[0] = VNET_F_NEEDS_CSUM;
+  vnet[1] = t0.v6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
+  *out_len = total;
+  return n;
+}
+
+/*
+ * tcpCoalesce(slab, offsets, lengths, first, count, out, vnet, outLen) -> packets merged (tests).
+ * When more than 1, `out` holds the super-packet (outLen[0] bytes) and `vnet` its 10-byte
+ * virtio_net_hdr, as tunWrite with coalesce would write them.
+ */
+napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!wgts_args(env, info, 8, argv)) return NULL;
+  uint8_t *slab, *out, *vnet;
+  size_t slab_len, out_len_cap, vnet_len;
+  int32_t first, count, *offsets, *lengths, *out_len;
+  if (wgts_arg_bytes(env, argv[0], &slab, &slab_len) || wgts_arg_int(env, argv[3], &first) ||
+      wgts_arg_int(env, argv[4], &count) || wgts_arg_bytes(env, argv[5], &out, &out_len_cap) ||
+      wgts_arg_bytes(env, argv[6], &vnet, &vnet_len)) {
+    return NULL;
+  }
+  if (count < 0 || first < 0 || first >= count || vnet_len < 10) {
+    return wgts_throw_range(env, "bad first/count or vnet buffer");
+  }
+  if (wgts_arg_i32(env, argv[1], &offsets, (size_t)count) ||
+      wgts_arg_i32(env, argv[2], &lengths, (size_t)count) ||
+      wgts_arg_i32(env, argv[7], &out_len, 1)) {
+    return NULL;
+  }
+  for (int32_t i = 0; i < count; i++) {
+    if (offsets[i] < 0 || lengths[i] < 0 || (size_t)offsets[i] + (size_t)lengths[i] > slab_len) {
+      return wgts_throw_range(env, "packet outside the slab");
+    }
+  }
+  size_t len = 0;
+  int n = wgts_tcp_coalesce(slab, offsets, lengths, first, count, out, out_len_cap, vnet, &len);
+  out_len[0] = (int32_t)len;
+  return wgts_int(env, n);
+}

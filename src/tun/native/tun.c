@@ -249,19 +249,25 @@ napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
 }
 
 /*
- * tunWrite(fd, slab, offsets, lengths, count, vnetHdr = 0) -> written. A packet the kernel refuses
- * is skipped (counted as not written); EAGAIN stops the batch. With vnetHdr > 0 each packet goes
- * out behind that many zero bytes (a virtio_net_hdr saying: no GSO, checksum complete) through
- * writev, so the caller's bytes before the packet are neither needed nor touched.
+ * tunWrite(fd, slab, offsets, lengths, count, vnetHdr = 0, coalesce = 0) -> written. A packet the
+ * kernel refuses is skipped (counted as not written); EAGAIN stops the batch. With vnetHdr > 0
+ * each packet goes out behind that many zero bytes (a virtio_net_hdr saying: no GSO, checksum
+ * complete) through writev, so the caller's bytes before the packet are neither needed nor
+ * touched. With coalesce (and a 10-byte header), runs of consecutive packets of one TCP flow go
+ * out as one super-packet (gso.c wgts_tcp_coalesce); they count as that many packets written.
  */
+static __thread uint8_t coalesce_buf[65536];
+
 napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!wgts_args(env, info, 6, argv)) return NULL;
+  napi_value argv[7];
+  if (!wgts_args(env, info, 7, argv)) return NULL;
   static const uint8_t zero_hdr[64];
-  int32_t fd, count, hs = 0;
+  int32_t fd, count, hs = 0, coalesce = 0;
   napi_valuetype t;
   napi_typeof(env, argv[5], &t);
   if (t != napi_undefined && wgts_arg_int(env, argv[5], &hs)) return NULL;
+  napi_typeof(env, argv[6], &t);
+  if (t != napi_undefined && wgts_arg_int(env, argv[6], &coalesce)) return NULL;
   if (hs < 0 || hs > 64) return wgts_throw_range(env, "bad vnet header size");
   uint8_t *slab;
   size_t slab_len;
@@ -283,6 +289,25 @@ napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
   int32_t written = 0;
   for (int32_t i = 0; i < count; i++) {
     ssize_t r;
+    if (coalesce && hs == 10) {
+      uint8_t vnet[10];
+      size_t len = 0;
+      int n = wgts_tcp_coalesce(slab, offsets, lengths, i, count, coalesce_buf,
+                                sizeof coalesce_buf, vnet, &len);
+      if (n > 1) {
+        struct iovec gv[2] = {{vnet, 10}, {coalesce_buf, len}};
+        do {
+          r = writev(fd, gv, 2);
+        } while (r < 0 && errno == EINTR);
+        if (r >= 0) {
+          written += n;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          break;
+        }
+        i += n - 1;
+        continue;
+      }
+    }
     struct iovec iov[2] = {{(void *)zero_hdr, (size_t)hs},
                            {slab + offsets[i], (size_t)lengths[i]}};
     do {

@@ -83,6 +83,10 @@ int wgts_vnet_parse(wgts_vnet *v, const uint8_t *hdr, uint8_t *pkt, size_t len, 
 int wgts_gso_split(const wgts_vnet *v, const uint8_t *in, size_t len, int first, uint8_t *out,
                    size_t stride, int max, int32_t *lengths);
 napi_value wgts_gso_split_js(napi_env env, napi_callback_info info);
+napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info);
+int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
+                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
+                      size_t *out_len);
 napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info);
 
 #endif
