@@ -13,6 +13,7 @@ import {
   makePair,
   tcpTransfer,
   waitPing,
+  wg,
   type Netns,
 } from '../../src/lab/index.js';
 
@@ -51,6 +52,27 @@ for (const gro of ['1', '0']) {
         if (gro === '1') assert.ok(avg > MTU, `average frame ${avg} B: no super-packets`);
         else assert.ok(avg <= MTU, `average frame ${avg} B with coalescing off`);
       }
+
+      // Forwarded, as to a pod behind a Kubernetes node: the super-packets leave B's kernel
+      // through a veth into another namespace, and still arrive intact.
+      const pod = await lab.netns('pod');
+      const v = await lab.veth(p.b.ns, pod, { names: [lab.name('pv'), lab.name('pp')] });
+      await lab.addr(p.b.ns, v.a, '10.250.0.1/24');
+      await lab.addr(pod, v.b, '10.250.0.2/24');
+      await lab.exec(pod, 'ip', ['route', 'add', 'default', 'via', '10.250.0.1']);
+      await lab.exec(p.b.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      await lab.exec(p.a.ns, 'ip', ['route', 'add', '10.250.0.0/24', 'dev', p.a.ifname]);
+      await wg(lab, p.a.ns, [
+        'set',
+        p.a.ifname,
+        'peer',
+        p.b.publicKey,
+        'allowed-ips',
+        `${p.b.inner4}/32,${p.b.inner6}/128,10.250.0.0/24`,
+      ]);
+      const r = await tcpTransfer(lab, p.a.ns, pod, '10.250.0.2', { bytes: 16 * 1024 * 1024 });
+      assert.equal(r.receivedBytes, r.bytes, 'forwarded to the pod');
+      assert.equal(r.receivedSha256, r.sentSha256, 'forwarded to the pod');
     });
   });
 }
