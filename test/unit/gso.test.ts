@@ -270,7 +270,7 @@ test('malformed frames are refused', { skip }, () => {
 
 // TUN write coalescing (gso.c wgts_tcp_coalesce), the inverse of the split above: a run of one
 // TCP flow becomes one super-packet that the kernel (or our own split) turns back into exactly
-// the same packets; anything Linux's GRO would not merge stops the run.
+// the same packets; anything Linux's GRO would not merge, or a bad checksum, stops the run.
 interface GroAddon {
   tcpCoalesce(
     slab: Uint8Array,
@@ -306,11 +306,30 @@ function coalesce(pkts: Uint8Array[], first = 0): { n: number; frame: Uint8Array
   return { n, frame };
 }
 
+/** Recomputes the TCP checksum of an IPv4 packet edited by a test (so only the edit differs). */
+function fixTcp(s: Uint8Array, ipLen = 20): Uint8Array {
+  put16(s, ipLen + 16, 0);
+  put16(
+    s,
+    ipLen + 16,
+    ~fold(sum16(s, ipLen, s.length, pseudoSum(s, false, 6, s.length - ipLen))) & 0xffff,
+  );
+  assert.ok(l4ChecksumOk(s, ipLen, false, 6));
+  return s;
+}
+
 /** A copy of a split segment with its TCP flags (and nothing else) changed. */
 function withFlags(seg: Uint8Array, ipLen: number, flags: number): Uint8Array {
   const s = Uint8Array.from(seg);
   s[ipLen + 13] = flags;
-  return s;
+  return fixTcp(s, ipLen);
+}
+
+/** A copy of a split segment with one byte changed, checksum fixed. */
+function edited(seg: Uint8Array, at: number, f: (b: number) => number): Uint8Array {
+  const s = Uint8Array.from(seg);
+  s[at] = f(s[at]!);
+  return fixTcp(s);
 }
 
 test('coalesce then split gives back the same packets, byte for byte', { skip: groSkip }, () => {
@@ -352,24 +371,21 @@ test('runs stop where Linux GRO would not merge', { skip: groSkip }, () => {
     assert.equal(cut([withFlags(segs[0]!, ip, flags), segs[1]!]), 1, `flags ${flags}`);
     assert.equal(cut([segs[0]!, withFlags(segs[1]!, ip, flags)]), 1, `then flags ${flags}`);
   }
-  const win = Uint8Array.from(segs[1]!);
-  win[ip + 15] ^= 1;
-  assert.equal(cut([segs[0]!, win]), 1, 'a window change');
-  const ack = Uint8Array.from(segs[1]!);
-  ack[ip + 11] ^= 1;
-  assert.equal(cut([segs[0]!, ack]), 1, 'a new ack');
-  const port = Uint8Array.from(segs[1]!);
-  port[ip + 1] ^= 1;
-  assert.equal(cut([segs[0]!, port]), 1, 'another flow');
-  const ttl = Uint8Array.from(segs[1]!);
-  ttl[8] = 1;
-  assert.equal(cut([segs[0]!, ttl]), 1, 'another TTL');
+  assert.equal(cut([segs[0]!, edited(segs[1]!, ip + 15, (b) => b ^ 1)]), 1, 'a window change');
+  assert.equal(cut([segs[0]!, edited(segs[1]!, ip + 11, (b) => b ^ 1)]), 1, 'a new ack');
+  assert.equal(cut([segs[0]!, edited(segs[1]!, ip + 1, (b) => b ^ 1)]), 1, 'another flow');
+  assert.equal(cut([segs[0]!, edited(segs[1]!, 8, () => 1)]), 1, 'another TTL');
+  assert.equal(cut([segs[0]!, edited(segs[1]!, 100, (b) => b ^ 1), segs[2]!]), 3, 'payload edit');
   // A short segment can only be the last of a run.
   const short = split(superPacket({ v6: false, payload: 1000 * 2 + 10, gsoSize: 1000 }).frame);
   assert.equal(short.length, 3);
   assert.equal(cut(short), 3, 'the short one closes the run');
   const tail = split(superPacket({ v6: false, payload: 500, gsoSize: 1000 }).frame)[0]!;
   assert.equal(cut([withFlags(tail, ip, 0x10), segs[1]!]), 1, 'a larger segment after a short one');
+  const bad = Uint8Array.from(segs[1]!);
+  bad[bad.length - 1] ^= 0x40;
+  assert.equal(cut([segs[0]!, bad, segs[2]!]), 1, 'a segment whose TCP checksum fails');
+  assert.equal(cut([bad, segs[2]!]), 1, 'nor as the first');
   const udp = split(superPacket({ v6: false, udp: true, payload: 3000, gsoSize: 1000 }).frame);
   assert.equal(cut(udp), 1, 'UDP is not coalesced');
 });

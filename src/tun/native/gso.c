@@ -322,6 +322,16 @@ static int same_flow(const uint8_t *a, const tcp_pkt *ta, const uint8_t *b, cons
   return 1;
 }
 
+/* Whether the packet's TCP checksum verifies. A merged super-packet goes up as CHECKSUM_PARTIAL,
+ * which the kernel trusts, so a segment with a bad checksum must not be hidden in one: it is
+ * written alone and the kernel drops it, as it would have without coalescing. */
+static int tcp_csum_ok(const uint8_t *p, size_t len, const tcp_pkt *t) {
+  uint64_t acc = t->v6 ? csum_add(p + 8, 32, 0) : csum_add(p + 12, 8, 0);
+  acc += csum_be16(6) + csum_be16((uint16_t)(len - t->ip_len));
+  acc = csum_add(p + t->ip_len, len - t->ip_len, acc);
+  return csum_fold(acc) == 0xffff;
+}
+
 int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
                       int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
                       size_t *out_len) {
@@ -329,7 +339,7 @@ int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t
   size_t len0 = (size_t)lengths[first];
   tcp_pkt t0;
   if (first + 1 >= count || !parse_tcp(p0, len0, &t0) || t0.payload == 0) return 1;
-  if (t0.tcp[13] & TCP_PSH) return 1;
+  if ((t0.tcp[13] & TCP_PSH) || !tcp_csum_ok(p0, len0, &t0)) return 1;
   size_t gso = t0.payload, hdr = t0.ip_len + t0.tcp_len, total = len0;
   uint32_t next_seq = rd32(t0.tcp + 4) + (uint32_t)gso;
   int n = 1, psh = 0;
@@ -339,6 +349,7 @@ int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t
     tcp_pkt t;
     if (!parse_tcp(p, len, &t) || t.payload == 0 || t.payload > gso) break;
     if (!same_flow(p0, &t0, p, &t) || rd32(t.tcp + 4) != next_seq) break;
+    if (!tcp_csum_ok(p, len, &t)) break;
     if (total + t.payload > 0xffff || total + t.payload > cap) break;
     psh = (t.tcp[13] & TCP_PSH) != 0;
     total += t.payload;
