@@ -7,8 +7,9 @@
  * After each test nothing of the daemon is left (process, socket file, link).
  */
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { DAEMON_HEAP_FLAGS } from '../../src/daemon.js';
 import {
   Lab,
   implCommand,
@@ -54,6 +55,15 @@ for (const impl of selectedImpls()) {
     };
 
     const start = () => startDaemon(lab, ns, impl, lab.name(lab.next('c')));
+
+    if (impl === 'ts') {
+      it('the daemonized child runs with the heap sizing (young generation capped)', async () => {
+        const d = await start();
+        const argv = readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0');
+        for (const f of DAEMON_HEAP_FLAGS) assert.ok(argv.includes(f), argv.join(' '));
+        await d.stop();
+      });
+    }
 
     it('exits when its link is deleted', async () => {
       const d = await start();
