@@ -219,6 +219,10 @@ const SIGMA = Uint32Array.of(0x61707865, 0x3320646e, 0x79622d32, 0x6b206574);
 const XSCRATCH = new Uint8Array(256);
 const SUBKEY = XSCRATCH.subarray(0, 32);
 const IV = XSCRATCH.subarray(32, 44);
+// HChaCha20's words, reused: a cookie reply is per message under a flood.
+const HK = new Uint32Array(8);
+const HN = new Uint32Array(4);
+const HO = new Uint32Array(8);
 
 function le32(b: Uint8Array, i: number): number {
   return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
@@ -226,21 +230,18 @@ function le32(b: Uint8Array, i: number): number {
 
 /** HChaCha20(key, nonce[0..16]) into SUBKEY and 0^4 ‖ nonce[16..24] into IV. */
 function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): void {
-  const k = new Uint32Array(8);
-  const n = new Uint32Array(4);
-  for (let i = 0; i < 8; i++) k[i] = le32(key, i * 4);
-  for (let i = 0; i < 4; i++) n[i] = le32(nonce, i * 4);
-  const o = new Uint32Array(8);
-  hchacha(SIGMA, k, n, o);
+  for (let i = 0; i < 8; i++) HK[i] = le32(key, i * 4);
+  for (let i = 0; i < 4; i++) HN[i] = le32(nonce, i * 4);
+  hchacha(SIGMA, HK, HN, HO);
   for (let i = 0; i < 8; i++) {
-    const w = o[i]!;
+    const w = HO[i]!;
     SUBKEY[i * 4] = w & 0xff;
     SUBKEY[i * 4 + 1] = (w >>> 8) & 0xff;
     SUBKEY[i * 4 + 2] = (w >>> 16) & 0xff;
     SUBKEY[i * 4 + 3] = w >>> 24;
   }
-  o.fill(0);
-  k.fill(0);
+  HO.fill(0);
+  HK.fill(0);
   IV.fill(0, 0, 4);
   for (let i = 0; i < 8; i++) IV[4 + i] = nonce[16 + i]!;
 }

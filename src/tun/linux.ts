@@ -24,8 +24,13 @@ export const DEFAULT_TUN_OFFLOAD = true;
 
 /** WG_TS_TUN_OFFLOAD: '0'/'false'/'off' turn TUN offloads off, anything else on; unset: default. */
 export function tunOffloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env['WG_TS_TUN_OFFLOAD']?.trim().toLowerCase();
-  if (v === undefined || v === '') return DEFAULT_TUN_OFFLOAD;
+  return envSwitch(env['WG_TS_TUN_OFFLOAD'], DEFAULT_TUN_OFFLOAD);
+}
+
+/** '0'/'false'/'off'/'no' (any case) mean off, any other value on, unset or empty `fallback`. */
+function envSwitch(value: string | undefined, fallback: boolean): boolean {
+  const v = value?.trim().toLowerCase();
+  if (v === undefined || v === '') return fallback;
   return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
 }
 
@@ -38,9 +43,7 @@ export const DEFAULT_TUN_GRO = true;
 
 /** WG_TS_TUN_GRO: '0'/'false'/'off' off, anything else on; unset: DEFAULT_TUN_GRO. */
 export function tunGroWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env['WG_TS_TUN_GRO']?.trim().toLowerCase();
-  if (v === undefined || v === '') return DEFAULT_TUN_GRO;
-  return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
+  return envSwitch(env['WG_TS_TUN_GRO'], DEFAULT_TUN_GRO);
 }
 
 /** TUN_F_* offload flags (linux/if_tun.h). */

@@ -31,6 +31,7 @@ import {
   statsDelta,
   udpRcvbufErrors,
   waitFor,
+  type BlasterResult,
   type Pair,
 } from '../../src/lab/index.js';
 import { uapiStats } from '../../src/control/uapi-client.js';
@@ -40,6 +41,42 @@ const MAX_MS = Number(process.env['WG_TS_FLOOD_MS'] ?? 3000);
 // 0: as fast as the sender goes. Set a rate to study a slower flood.
 const RATE = Number(process.env['WG_TS_FLOOD_RATE'] ?? 0);
 const SOURCES = 32;
+
+/**
+ * Floods B from A's extra source addresses for `durationMs` (rate 0: as fast as the sender
+ * goes); 1.5 s in, when the responder is under load, A pings B so that it initiates, and the
+ * handshake is awaited for 5 s. Returns whether it completed, after how long, and the flood.
+ */
+async function handshakeDuringFlood(
+  lab: Lab,
+  p: Pair,
+  sources: readonly string[],
+  rate: number,
+  durationMs: number,
+): Promise<{ done: boolean; handshakeS: number; r: BlasterResult }> {
+  const flood = runBlaster(lab, p.a.ns, {
+    mode: 'flood',
+    target: `${p.b.under4}:${p.b.port}`,
+    responderPublicKey: p.b.publicKey,
+    sources,
+    durationMs,
+    rate,
+  });
+  await new Promise((res) => setTimeout(res, 1500)); // under-load mode engages
+  const start = Date.now();
+  void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
+  const done = await waitFor(
+    async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
+    5000,
+    'legitimate handshake during the flood',
+    50,
+  ).then(
+    () => true,
+    () => false,
+  );
+  const handshakeS = (Date.now() - start) / 1000;
+  return { done, handshakeS, r: await flood };
+}
 
 describe('hardening: handshake flood', { skip: skip ?? false }, () => {
   const lab = new Lab('wgth');
@@ -96,28 +133,7 @@ describe('hardening: handshake flood', { skip: skip ?? false }, () => {
     const before = await uapiStats(p.b.ifname);
     const cpu0 = cpuSecondsOf(pid);
     const t0 = Date.now();
-    const flood = runBlaster(lab, p.a.ns, {
-      mode: 'flood',
-      target: `${p.b.under4}:${p.b.port}`,
-      responderPublicKey: p.b.publicKey,
-      sources,
-      durationMs: 9000,
-      rate: RATE,
-    });
-    await new Promise((r) => setTimeout(r, 1500)); // under-load mode engages
-    const start = Date.now();
-    void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
-    const done = await waitFor(
-      async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
-      5000,
-      'legitimate handshake during the flood',
-      50,
-    ).then(
-      () => true,
-      () => false,
-    );
-    const handshakeS = (Date.now() - start) / 1000;
-    const r = await flood;
+    const { done, handshakeS, r } = await handshakeDuringFlood(lab, p, sources, RATE, 9000);
     const wall = (Date.now() - t0) / 1000;
     const cpu = cpuSecondsOf(pid) - cpu0;
     const d = statsDelta(before, await uapiStats(p.b.ifname));
@@ -155,28 +171,7 @@ describe('handshake flood against a wireguard-go responder', { skip: goSkip ?? f
   after(() => lab.dispose());
 
   it(`at ${GO_RATE}/s: the wireguard-ts initiator completes within 5 s`, async (t) => {
-    const flood = runBlaster(lab, p.a.ns, {
-      mode: 'flood',
-      target: `${p.b.under4}:${p.b.port}`,
-      responderPublicKey: p.b.publicKey,
-      sources,
-      durationMs: 8000,
-      rate: GO_RATE,
-    });
-    await new Promise((r) => setTimeout(r, 1500)); // wireguard-go's under-load mode engages
-    const start = Date.now();
-    void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
-    const done = await waitFor(
-      async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
-      5000,
-      'handshake with wireguard-go under load',
-      50,
-    ).then(
-      () => true,
-      () => false,
-    );
-    const handshakeS = (Date.now() - start) / 1000;
-    const r = await flood;
+    const { done, handshakeS, r } = await handshakeDuringFlood(lab, p, sources, GO_RATE, 8000);
     t.diagnostic(
       `flood ${Math.round(r.sent / r.seconds)}/s, cookie replies from wireguard-go ${r.cookies}; handshake ${done ? `after ${handshakeS.toFixed(1)} s` : 'not completed'}`,
     );
