@@ -132,6 +132,7 @@ async function runCase(
         daemons: tunnel?.daemons ?? [],
         durationS: opts.durationS,
         mtu: opts.mtu,
+        pingIntervalMs: opts.pingIntervalMs,
         log,
       });
       repeats.push(r);
@@ -260,6 +261,7 @@ export async function runBench(argv: string[]): Promise<number> {
       only: opts.only,
       workers: opts.workers ?? null,
       mtu: opts.mtu,
+      pingIntervalMs: opts.pingIntervalMs,
     },
     cases,
     proof,

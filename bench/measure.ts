@@ -8,7 +8,7 @@ import type { Daemon } from '../src/lab/daemon.js';
 import { parseTcpReport, parseUdpReport, tcpArgs, udpArgs } from './iperf.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
 import type { DaemonUsage, RepeatResult } from './results.js';
-import { parsePingTimes, pingArgs, summarizeRtt, type RttResult } from './rtt.js';
+import { parsePingTimes, pingArgs, rttCount, summarizeRtt, type RttResult } from './rtt.js';
 import { RTT_PORT, RTT_PROBE_JS, hasCommand } from './topology.js';
 
 export interface MeasureTarget {
@@ -20,6 +20,7 @@ export interface MeasureTarget {
   readonly daemons: readonly Daemon[];
   readonly durationS: number;
   readonly mtu: number;
+  readonly pingIntervalMs: number;
   readonly log: (line: string) => void;
 }
 
@@ -36,21 +37,19 @@ async function iperf(t: MeasureTarget, args: string[]): Promise<string> {
 }
 
 async function measureRtt(t: MeasureTarget): Promise<RttResult> {
-  // 100 probes per second of --duration, at most 1000 (10 s at 10 ms intervals).
-  const count = Math.min(1000, Math.max(50, t.durationS * 100));
+  const count = rttCount(t.durationS, t.pingIntervalMs);
+  const timeoutMs = count * t.pingIntervalMs * 2 + 10_000;
   if (hasCommand('ping')) {
-    const r = await t.lab.tryExec(t.ns, 'ping', pingArgs(t.server, count), {
-      timeoutMs: count * 20 + 10_000,
+    const r = await t.lab.tryExec(t.ns, 'ping', pingArgs(t.server, count, t.pingIntervalMs), {
+      timeoutMs,
     });
     return summarizeRtt('icmp', count, parsePingTimes(r.stdout));
   }
   const r = await t.lab.exec(
     t.ns,
     process.execPath,
-    [RTT_PROBE_JS, 'probe', t.server, String(RTT_PORT), String(count)],
-    {
-      timeoutMs: count * 20 + 10_000,
-    },
+    [RTT_PROBE_JS, 'probe', t.server, String(RTT_PORT), String(count), String(t.pingIntervalMs)],
+    { timeoutMs },
   );
   const out = JSON.parse(r.stdout) as { sent: number; timesMs: number[] };
   return summarizeRtt('udp-probe', out.sent, out.timesMs);

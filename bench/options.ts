@@ -18,6 +18,11 @@ export interface BenchOptions {
   readonly svgFile: string;
   /** MTU of the tunnel interfaces; the underlay veth gets 80 bytes more (IPv6 outer headers). */
   readonly mtu: number;
+  /**
+   * Milliseconds between RTT probes. Idle gaps decide the result on small VMs: at 10 ms the cores
+   * sleep between probes and every hop pays a cold wake-up; at 2-6 ms they do not (README).
+   */
+  readonly pingIntervalMs: number;
   /** Skip the tcpdump proof that the marker never crosses the wire in plaintext. */
   readonly skipProof: boolean;
   /** Directory for V8 CPU profiles of the wireguard-ts daemons (node --cpu-prof), if set. */
@@ -34,6 +39,7 @@ export const USAGE = `Usage: wireguard-ts bench [options]     (as root; end-to-e
   --json FILE      JSON results (default bench-results/bench-<date>.json)
   --svg FILE       SVG bar chart (default bench-results/bench-<date>.svg)
   --mtu N          inner (tunnel) MTU (default 1420)
+  --ping-interval MS  milliseconds between RTT probes, 2..1000 (default 10)
   --no-proof       skip the capture proving only WireGuard UDP crosses the wire
   --cpu-prof DIR   write V8 CPU profiles of the wireguard-ts daemons to DIR
   -h, --help       this text`;
@@ -62,6 +68,7 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
   let jsonFile: string | undefined;
   let svgFile: string | undefined;
   let mtu = 1420;
+  let pingIntervalMs = 10;
   let skipProof = false;
   let cpuProfDir: string | undefined;
   let help = false;
@@ -83,6 +90,10 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
         break;
       case '--mtu':
         mtu = intOption(name, value(), 576, 65_000);
+        break;
+      case '--ping-interval':
+        // iputils ping refuses intervals under 2 ms even for root.
+        pingIntervalMs = intOption(name, value(), 2, 1000);
         break;
       case '--only': {
         const raw = value() ?? '';
@@ -135,6 +146,7 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
     jsonFile: jsonFile ?? `bench-results/bench-${stamp}.json`,
     svgFile: svgFile ?? `bench-results/bench-${stamp}.svg`,
     mtu,
+    pingIntervalMs,
     skipProof,
     cpuProfDir,
     help,

@@ -108,7 +108,7 @@ export function formatReport(report: BenchReport): string {
     '',
     formatTable(report.cases),
     '',
-    `RTT by ${[...rttMethods].join(', ') || '-'}; CPU seconds per repeat and peak RSS for daemon a (client side) / b.`,
+    `RTT by ${[...rttMethods].join(', ') || '-'} every ${o.pingIntervalMs} ms; CPU seconds per repeat and peak RSS for daemon a (client side) / b.`,
     formatRatios(report.cases),
     '',
     formatProof(report.proof, report.proofNote),

@@ -85,6 +85,7 @@ export interface BenchReport {
     readonly only: readonly CaseName[];
     readonly workers: number | null;
     readonly mtu: number;
+    readonly pingIntervalMs: number;
   };
   readonly cases: readonly CaseResult[];
   readonly proof: EncryptionProof | null;

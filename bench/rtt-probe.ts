@@ -2,13 +2,13 @@
  * A UDP echo probe for round-trip times where iputils ping is not installed. Run inside a
  * namespace as a separate process:
  *   node rtt-probe.js serve PORT               echoes every datagram back to its sender
- *   node rtt-probe.js probe HOST PORT COUNT    sends COUNT 64-byte probes 10 ms apart and prints
- *                                             {"sent":N,"timesMs":[...]} (lost probes omitted)
+ *   node rtt-probe.js probe HOST PORT COUNT [MS]  sends COUNT 64-byte probes MS (10) ms apart and
+ *                                             prints {"sent":N,"timesMs":[...]} (lost probes omitted)
  */
 import { createSocket } from 'node:dgram';
 
 const PROBE_BYTES = 64;
-const INTERVAL_MS = 10;
+const DEFAULT_INTERVAL_MS = 10;
 const LAST_REPLY_WAIT_MS = 1000;
 
 function serve(port: number): void {
@@ -17,7 +17,7 @@ function serve(port: number): void {
   sock.bind(port, () => process.stdout.write('ready\n'));
 }
 
-function probe(host: string, port: number, count: number): void {
+function probe(host: string, port: number, count: number, intervalMs: number): void {
   const sock = createSocket('udp4');
   const sentAt = new Map<number, bigint>();
   const timesMs: number[] = [];
@@ -43,13 +43,14 @@ function probe(host: string, port: number, count: number): void {
     sentAt.set(seq, process.hrtime.bigint());
     sock.send(buf, port, host);
     seq++;
-  }, INTERVAL_MS);
+  }, intervalMs);
 }
 
-const [mode, a, b, c] = process.argv.slice(2);
+const [mode, a, b, c, d] = process.argv.slice(2);
 if (mode === 'serve' && a) serve(Number(a));
-else if (mode === 'probe' && a && b && c) probe(a, Number(b), Number(c));
+else if (mode === 'probe' && a && b && c)
+  probe(a, Number(b), Number(c), Number(d ?? DEFAULT_INTERVAL_MS));
 else {
-  process.stderr.write('usage: rtt-probe serve PORT | probe HOST PORT COUNT\n');
+  process.stderr.write('usage: rtt-probe serve PORT | probe HOST PORT COUNT [MS]\n');
   process.exitCode = 2;
 }

@@ -1,6 +1,6 @@
 /**
- * Round-trip times through the tunnel. ping (iputils) when it is installed: ICMP echo at 10 ms
- * intervals, per-reply times parsed from its output. Without ping, a UDP echo probe in Node
+ * Round-trip times through the tunnel. ping (iputils) when it is installed: ICMP echo at the
+ * bench's --ping-interval (10 ms by default), per-reply times parsed from its output. Without ping, a UDP echo probe in Node
  * (bench/rtt-probe.ts) measures the same path plus a little user-space time on both ends; the
  * report names the method, since the two are not comparable with each other.
  */
@@ -37,6 +37,11 @@ export function summarizeRtt(
   };
 }
 
-export function pingArgs(target: string, count: number): string[] {
-  return ['-n', '-i', '0.01', '-c', String(count), '-W', '1', target];
+export function pingArgs(target: string, count: number, intervalMs: number): string[] {
+  return ['-n', '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', target];
+}
+
+/** Probes for one repeat: as many as fit in --duration at the interval, 50 to 1000. */
+export function rttCount(durationS: number, intervalMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor((durationS * 1000) / intervalMs)));
 }

@@ -292,7 +292,7 @@ export class LinuxTun implements TunDevice {
 
   private deliver(n: number): void {
     const views = this.views;
-    views.length = n;
+    if (views.length !== n) views.length = n; // see UdpBind.deliver
     for (let i = 0; i < n; i++) {
       // new Uint8Array(buffer, ...) costs half of subarray() (17 vs 34 ns measured here).
       views[i] = new Uint8Array(this.readSlab.buffer, i * TUN_SLOT_SIZE, this.readLengths[i]);

@@ -241,8 +241,12 @@ export class UdpBind implements Bind {
         sources[k++] = source;
       }
     }
-    views.length = k;
-    sources.length = k;
+    // Shrinking an array's length is a runtime call that also trims its backing store, which the
+    // next larger batch must grow again: only touch it when the batch size changed.
+    if (views.length !== k) {
+      views.length = k;
+      sources.length = k;
+    }
     this.onDatagrams?.(views, sources);
   }
 

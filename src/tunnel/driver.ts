@@ -59,7 +59,9 @@ class BatchOutput implements DeviceOutput {
       this.device.drops.queue_full += this.packets.length - written;
       this.packets = [];
     }
-    for (let i = 0; i < this.endpoints.length; i++) {
+    const n = this.endpoints.length;
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) {
       const list = this.datagrams[i]!;
       const sent = this.driver.bind.send(list, this.endpoints[i]!);
       this.device.drops.send_failed += list.length - sent;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions } from '../../bench/options.js';
 import { parseTcpReport, parseUdpReport, udpArgs } from '../../bench/iperf.js';
-import { parsePingTimes, summarizeRtt } from '../../bench/rtt.js';
+import { parsePingTimes, pingArgs, rttCount, summarizeRtt } from '../../bench/rtt.js';
 import { parseCpuSeconds, parsePeakRssMiB } from '../../bench/proc-stats.js';
 import { median, medianOfFinite, percentile } from '../../bench/stats.js';
 import {
@@ -41,6 +41,7 @@ test('options: defaults, every flag, and usage errors naming the option', () => 
   assert.deepEqual(d.only, ['bare', 'go', 'ts', 'mixed']);
   assert.equal(d.workers, undefined);
   assert.equal(d.mtu, 1420);
+  assert.equal(d.pingIntervalMs, 10);
   assert.equal(d.cpuProfDir, undefined);
   assert.equal(d.jsonFile, 'bench-results/bench-2026-11-25T190000.json');
   assert.equal(d.svgFile, 'bench-results/bench-2026-11-25T190000.svg');
@@ -61,11 +62,22 @@ test('options: defaults, every flag, and usage errors naming the option', () => 
     '--no-proof',
     '--cpu-prof',
     'prof',
+    '--ping-interval=2',
   ]);
   assert.deepEqual(o.only, ['bare', 'mixed'], 'canonical order');
   assert.deepEqual(
-    [o.durationS, o.repeat, o.workers, o.mtu, o.jsonFile, o.svgFile, o.skipProof, o.cpuProfDir],
-    [2, 1, 4, 9000, 'x.json', 'y.svg', true, 'prof'],
+    [
+      o.durationS,
+      o.repeat,
+      o.workers,
+      o.mtu,
+      o.jsonFile,
+      o.svgFile,
+      o.skipProof,
+      o.cpuProfDir,
+      o.pingIntervalMs,
+    ],
+    [2, 1, 4, 9000, 'x.json', 'y.svg', true, 'prof', 2],
   );
   for (const [argv, field] of [
     [['--duration', '0'], '--duration'],
@@ -73,6 +85,8 @@ test('options: defaults, every flag, and usage errors naming the option', () => 
     [['--only', 'bare,kernel'], '--only'],
     [['--json'], '--json'],
     [['--cpu-prof'], '--cpu-prof'],
+    [['--ping-interval', '1'], '--ping-interval'],
+    [['--ping-interval', '0.5'], '--ping-interval'],
     [['--frobnicate'], '--frobnicate'],
   ] as const) {
     assert.throws(
@@ -127,6 +141,12 @@ test('ping output, percentiles and RTT summary', () => {
   assert.equal(medianOfFinite([Number.NaN, 5, 7, Number.NaN]), 6);
   const r = summarizeRtt('icmp', 5, parsePingTimes(out));
   assert.deepEqual([r.sent, r.received, r.medianMs], [5, 3, 0.512]);
+  // As many probes as fit in the run at the interval, within 50..1000.
+  assert.deepEqual(
+    [rttCount(5, 10), rttCount(2, 10), rttCount(10, 2), rttCount(10, 1000)],
+    [500, 200, 1000, 50],
+  );
+  assert.deepEqual(pingArgs('10.0.0.2', 7, 2).slice(0, 4), ['-n', '-i', '0.002', '-c']);
 });
 
 test('/proc parsing: CPU ticks from stat (names with spaces) and VmHWM', () => {
@@ -336,10 +356,14 @@ test(
       json,
       '--svg',
       svg,
+      '--ping-interval',
+      '5',
     ]);
     for (const line of r.stdout.split('\n')) t.diagnostic(line);
     assert.deepEqual(leftovers(r.pid), [], 'the run removed everything it created');
     const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    assert.equal(report.options.pingIntervalMs, 5);
+    assert.match(r.stdout, /every 5 ms/);
     const byName = new Map(report.cases.map((c) => [c.name, c]));
     for (const name of ['bare', 'go'] as const) {
       const c = byName.get(name);
