@@ -12,6 +12,7 @@
  * WG_TS_TUN_OFFLOAD=0 turns this off, =1 on; unset means DEFAULT_TUN_OFFLOAD.
  */
 import { DEFAULT_MTU } from '../constants.js';
+import { envSwitch } from './env.js';
 import { WgError } from '../errors.js';
 import type { TunDevice } from '../tunnel/io.js';
 import { ERRNO, errnoCode, native, type NativeAddon, type PollHandle } from './native.js';
@@ -25,13 +26,6 @@ export const DEFAULT_TUN_OFFLOAD = true;
 /** WG_TS_TUN_OFFLOAD: '0'/'false'/'off' turn TUN offloads off, anything else on; unset: default. */
 export function tunOffloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return envSwitch(env['WG_TS_TUN_OFFLOAD'], DEFAULT_TUN_OFFLOAD);
-}
-
-/** '0'/'false'/'off'/'no' (any case) mean off, any other value on, unset or empty `fallback`. */
-function envSwitch(value: string | undefined, fallback: boolean): boolean {
-  const v = value?.trim().toLowerCase();
-  if (v === undefined || v === '') return fallback;
-  return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
 }
 
 /**

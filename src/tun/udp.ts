@@ -9,6 +9,7 @@
  * `onDatagrams` sees the same datagrams either way. WG_TS_UDP_GSO=0 / WG_TS_UDP_GRO=0 turn them off.
  */
 import { WgError } from '../errors.js';
+import { envSwitch } from './env.js';
 import type { Bind } from '../tunnel/io.js';
 import { endpointFromBytes, parseAddress, type Endpoint } from '../tunnel/ip.js';
 import {
@@ -45,9 +46,12 @@ interface Socket {
   gro: boolean;
 }
 
-/** Whether the offloads are wanted (env switches, read at each open). */
-function offloadWanted(name: 'WG_TS_UDP_GSO' | 'WG_TS_UDP_GRO'): boolean {
-  return process.env[name] !== '0';
+/** Whether a UDP offload is wanted (on unless switched off; read at each open). */
+export function udpOffloadWanted(
+  name: 'WG_TS_UDP_GSO' | 'WG_TS_UDP_GRO',
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  return envSwitch(env[name], true);
 }
 
 export class UdpBind implements Bind {
@@ -166,8 +170,8 @@ export class UdpBind implements Bind {
 
   private enableOffloads(s: Socket): void {
     if (typeof this.addon.udpOffload !== 'function') return;
-    const gso = offloadWanted('WG_TS_UDP_GSO');
-    const gro = offloadWanted('WG_TS_UDP_GRO');
+    const gso = udpOffloadWanted('WG_TS_UDP_GSO');
+    const gro = udpOffloadWanted('WG_TS_UDP_GRO');
     if (!gso && !gro) return;
     const bits = this.addon.udpOffload(s.fd, gso, gro);
     s.gso[0] = bits & OFFLOAD_GSO ? 1 : 0;

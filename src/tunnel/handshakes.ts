@@ -100,7 +100,7 @@ export abstract class HandshakeLayer extends DeviceBase {
     const mac2Absent = underLoad && isZero(d.subarray(d.length - 16));
     const source = underLoad ? sourceBytes(src) : null;
     const address = source?.subarray(0, source.length - 2);
-    if (mac2Absent && address && !this.cookieLimiter.has(address, now)) {
+    if (mac2Absent && address && !this.cookieLimiter.wouldAllow(address, now)) {
       return this.drop('cookie_rate_limited', null, out);
     }
     if (!this.checker.checkMac1(d)) return this.drop('bad_mac1', null, out);

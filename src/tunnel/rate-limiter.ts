@@ -78,7 +78,7 @@ export class RateLimiter {
   }
 
   /** Whether allow() would pass now, without counting anything. */
-  has(address: Uint8Array, nowMs: number): boolean {
+  wouldAllow(address: Uint8Array, nowMs: number): boolean {
     const key = keyOf(address);
     if (key === null) return false;
     const b = this.buckets.get(key);

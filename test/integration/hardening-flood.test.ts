@@ -78,16 +78,23 @@ async function handshakeDuringFlood(
   return { done, handshakeS, r: await flood };
 }
 
+/** SOURCES extra addresses on a's veth for the blaster to send from; returns them. */
+async function addFloodSources(lab: Lab, p: Pair): Promise<string[]> {
+  const sources: string[] = [];
+  for (let i = 0; i < SOURCES; i++) {
+    sources.push(`192.168.241.${100 + i}`);
+    await lab.addr(p.a.ns, p.a.veth, `192.168.241.${100 + i}/32`);
+  }
+  return sources;
+}
+
 describe('hardening: handshake flood', { skip: skip ?? false }, () => {
   const lab = new Lab('wgth');
   let p: Pair;
-  const sources: string[] = [];
+  let sources: string[];
   before(async () => {
     p = await makePair(lab, 'ts', 'ts');
-    for (let i = 0; i < SOURCES; i++) {
-      sources.push(`192.168.241.${100 + i}`);
-      await lab.addr(p.a.ns, p.a.veth, `192.168.241.${100 + i}/32`);
-    }
+    sources = await addFloodSources(lab, p);
   });
   after(() => lab.dispose());
 
@@ -160,13 +167,10 @@ const GO_RATE = Number(process.env['WG_TS_FLOOD_GO_RATE'] ?? 20000);
 describe('handshake flood against a wireguard-go responder', { skip: goSkip ?? false }, () => {
   const lab = new Lab('wgtg');
   let p: Pair;
-  const sources: string[] = [];
+  let sources: string[];
   before(async () => {
     p = await makePair(lab, 'ts', 'go');
-    for (let i = 0; i < SOURCES; i++) {
-      sources.push(`192.168.241.${100 + i}`);
-      await lab.addr(p.a.ns, p.a.veth, `192.168.241.${100 + i}/32`);
-    }
+    sources = await addFloodSources(lab, p);
   });
   after(() => lab.dispose());
 

@@ -130,3 +130,15 @@ test('allowWhenFull (the cookie-reply limiter): a full table lets new sources th
   assert.equal(rl.size, 3, 'the table does not grow');
   assert.equal(burst(rl, addr('10.0.0.1'), 0, 10), 4, 'known sources keep their budget');
 });
+
+test('wouldAllow answers what allow would, without spending a token', () => {
+  const rl = new RateLimiter(2);
+  const a = addr('192.0.2.1');
+  for (let i = 0; i < 10; i++) assert.equal(rl.wouldAllow(a, 0), true, 'asking costs nothing');
+  for (let i = 0; i < 6; i++) assert.equal(rl.wouldAllow(a, 0), rl.allow(a, 0), `message ${i}`);
+  assert.equal(rl.wouldAllow(a, 0), false, 'burst spent');
+  assert.equal(rl.wouldAllow(a, 50), true, 'one token back after 50 ms');
+  rl.allow(addr('192.0.2.2'), 0);
+  assert.equal(rl.wouldAllow(addr('192.0.2.3'), 0), false, 'full table, new source');
+  assert.equal(new RateLimiter(0, true).wouldAllow(a, 0), true, 'fails open when asked to');
+});

@@ -1,4 +1,4 @@
-// The TUN switches from the environment: off words in any case, defaults when unset or empty.
+// The offload switches from the environment: off words in any case, defaults when unset or empty.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -7,11 +7,16 @@ import {
   tunGroWanted,
   tunOffloadWanted,
 } from '../../src/tun/linux.js';
+import { udpOffloadWanted } from '../../src/tun/udp.js';
 
-test('WG_TS_TUN_OFFLOAD and WG_TS_TUN_GRO', () => {
+test('WG_TS_TUN_OFFLOAD, WG_TS_TUN_GRO, WG_TS_UDP_GSO and WG_TS_UDP_GRO', () => {
+  const udpGso = (env: NodeJS.ProcessEnv): boolean => udpOffloadWanted('WG_TS_UDP_GSO', env);
+  const udpGro = (env: NodeJS.ProcessEnv): boolean => udpOffloadWanted('WG_TS_UDP_GRO', env);
   for (const [fn, name, def] of [
     [tunOffloadWanted, 'WG_TS_TUN_OFFLOAD', DEFAULT_TUN_OFFLOAD],
     [tunGroWanted, 'WG_TS_TUN_GRO', DEFAULT_TUN_GRO],
+    [udpGso, 'WG_TS_UDP_GSO', true],
+    [udpGro, 'WG_TS_UDP_GRO', true],
   ] as const) {
     assert.equal(fn({}), def, `${name} unset`);
     assert.equal(fn({ [name]: ' ' }), def, `${name} empty`);
