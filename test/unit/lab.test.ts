@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parsePcap, wireguardKind } from '../../src/lab/capture.js';
 import { selectedImpls, selectedPairs } from '../../src/lab/daemon.js';
-import { Lab } from '../../src/lab/lab.js';
+import { Lab, pidAlive } from '../../src/lab/lab.js';
 import { waitFor } from '../../src/lab/wait.js';
 
 /** One Ethernet + IPv4 + UDP frame carrying `payload`. */
@@ -151,6 +151,30 @@ describe('lab: helpers', () => {
     try {
       assert.ok(lab.name('ab').length <= 15);
       assert.throws(() => lab.name('much-too-long-suffix'), /too long/);
+    } finally {
+      await lab.dispose();
+    }
+  });
+});
+
+describe('lab: spawned processes', () => {
+  it('forgets a process that ended with its group, and still stops what its group left behind', async () => {
+    const lab = new Lab('wgtu');
+    try {
+      const before = lab.pendingSteps;
+      const done = lab.spawn(null, 'true', []);
+      await done.exited;
+      await waitFor(() => lab.pendingSteps === before, 2000, 'the exited process forgotten', 5);
+
+      // The shell exits at once, but the sleep it started stays in its process group.
+      const parent = lab.spawn(null, 'sh', ['-c', 'sleep 30 & echo $!']);
+      await parent.exited;
+      const orphan = Number(parent.output().trim());
+      assert.ok(orphan > 0 && pidAlive(orphan), `sleep pid ${orphan} alive`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(lab.pendingSteps, before + 1, 'the group is alive: its cleanup is kept');
+      await lab.dispose();
+      await waitFor(() => !pidAlive(orphan), 2000, 'the orphan stopped by dispose', 10);
     } finally {
       await lab.dispose();
     }
