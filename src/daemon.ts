@@ -14,7 +14,12 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { aeadByName, type AnyAead } from './noise/aead.js';
 import { createCryptoPool, type CryptoPool } from './tun/crypto-pool.js';
-import { nativeAead, nativeAeadAvailable, nativeAeadUnavailableReason } from './tun/aead.js';
+import {
+  nativeAead,
+  nativeAeadAvailable,
+  nativeAeadEngine,
+  nativeAeadUnavailableReason,
+} from './tun/aead.js';
 import { installNativeMac } from './tun/mac.js';
 import { randomPool } from './noise/random.js';
 import { Device } from './tunnel/device.js';
@@ -211,7 +216,7 @@ export async function runDevice(ifname: string): Promise<number> {
     const offloads = bind.offloads;
     log.info(
       `wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}, ` +
-        `crypto ${aead.name}, MAC ${macName}, TUN offload flags ${tun.stats().offload}, ` +
+        `crypto ${aead.name === 'native' ? `native (${nativeAeadEngine()})` : aead.name}, MAC ${macName}, TUN offload flags ${tun.stats().offload}, ` +
         `UDP GSO ${offloads.gso ? 'on' : 'off'}, GRO ${offloads.gro ? 'on' : 'off'}`,
     );
     report('ready\n');

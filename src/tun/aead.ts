@@ -47,6 +47,11 @@ interface NativeAeadAddon {
     dst: Uint8Array,
     dstOffset: number,
   ): number;
+  /**
+   * How the addon seals: 'primitives' (OpenSSL's ChaCha20_ctr32 and Poly1305 composed in the
+   * addon, when the node binary exports them and they agree with EVP) or 'evp'.
+   */
+  aeadEngine(): 'primitives' | 'evp';
   /** Returns the plaintext length, or -1 when the tag does not verify. */
   aeadOpen(
     key: Uint8Array,
@@ -102,6 +107,14 @@ function aead(): NativeAeadAddon {
 /** Whether the native backend loads and agrees with node:crypto (checked once). */
 export function nativeAeadAvailable(): boolean {
   return probe().ok;
+}
+
+/**
+ * The addon's engine ('primitives' or 'evp'; WG_TS_AEAD_EVP=1 forces 'evp'), or '' when the
+ * native backend is unavailable.
+ */
+export function nativeAeadEngine(): string {
+  return probe().ok ? aead().aeadEngine() : '';
 }
 
 /** Why the native backend is unavailable ('' when it is available). */

@@ -3,11 +3,14 @@
 // keys, tampering, in-place and overlapping buffers, and argument checking.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { nobleAead, nodeAead, type Aead } from '../../src/noise/aead.js';
 import {
   nativeAead,
   nativeAeadAvailable,
+  nativeAeadEngine,
   nativeAeadUnavailableReason,
 } from '../../src/tun/aead.js';
 
@@ -70,6 +73,36 @@ test('the native backend is available (the addon is built by npm ci)', () => {
   assert.ok(available, nativeAeadUnavailableReason());
   assert.equal(nativeAead.name, 'native');
 });
+
+const forcedEvp = process.env['WG_TS_AEAD_EVP'] === '1';
+
+test('the addon names its engine: primitives unless forced to EVP', { skip }, (t) => {
+  const engine = nativeAeadEngine();
+  t.diagnostic(`engine ${engine}`);
+  if (forcedEvp) assert.equal(engine, 'evp');
+  // The node binary these tests run on exports ChaCha20_ctr32 and Poly1305_* (static OpenSSL);
+  // a Node on a shared libcrypto would fall back to EVP, and this line would say so.
+  else assert.equal(engine, 'primitives');
+});
+
+test(
+  'the EVP engine passes this file and the RFC 8439 vectors too (WG_TS_AEAD_EVP=1)',
+  { skip: skip || (forcedEvp ? 'this is the EVP run' : false) },
+  () => {
+    const here = fileURLToPath(import.meta.url);
+    const vectors = here.replace('aead-native.test.js', 'noise-vectors.test.js');
+    // Without NODE_TEST_CONTEXT, or the child would report to a parent runner, not to stdout.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', here, vectors], {
+      env: { ...env, WG_TS_AEAD_EVP: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+    assert.match(r.stdout, /# fail 0/);
+    assert.match(r.stdout, /engine evp/);
+  },
+);
 
 // The RFC 8439 vectors run for every backend, native included, in noise-vectors.test.ts.
 

@@ -4,12 +4,19 @@
  * nonce and associated data. The EVP symbols are exported by the node binary and resolved when the
  * addon loads, so there is no extra dependency and no -lcrypto.
  *
+ * Two engines, one chosen on first use: OpenSSL's ChaCha20 and Poly1305 primitives composed here
+ * (the default where the node binary exports them and they agree with EVP on a sample), or EVP.
+ * The primitives skip EVP's per-packet init and provider dispatch: +36% seal throughput at
+ * 1420 B in batches, +58% at 64 B (`bench micro`), and fewer cold cache lines per wake-up.
+ *
  * One EVP_CIPHER_CTX per thread (worker threads each load the addon into their own env) is created
  * on first use and reused for every packet; nothing is allocated per call. Within a batch the key
  * is loaded only when it changes from the previous packet's (10-15% at 64 B). The nonce is
  * WireGuard's: 4 zero bytes then the 64-bit little-endian counter.
  */
+#include <dlfcn.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "wgts.h"
@@ -46,6 +53,108 @@ static EVP_CIPHER_CTX *ctx_get(napi_env env) {
   return ctx;
 }
 
+/*
+ * The same AEAD from OpenSSL's own primitives, without the EVP layers: ChaCha20_ctr32 (the
+ * assembly keystream) and Poly1305_*, composed as RFC 8439 section 2.8 does. The node binary
+ * exports them (a Node linked to a shared libcrypto may not: then the EVP path stays).
+ * Measured on a wake-up after 10 ms idle, one packet: the EVP seal took 11-16 us cold, most of
+ * it provider dispatch; this path touches a few functions. It is checked against the EVP path
+ * once, at load, and only used if they agree.
+ */
+typedef void (*chacha_fn)(unsigned char *out, const unsigned char *in, size_t len,
+                          const unsigned int key[8], const unsigned int counter[4]);
+typedef size_t (*poly_size_fn)(void);
+typedef void (*poly_init_fn)(void *ctx, const unsigned char key[32]);
+typedef void (*poly_update_fn)(void *ctx, const unsigned char *in, size_t len);
+typedef void (*poly_final_fn)(void *ctx, unsigned char mac[16]);
+#define POLY_CTX_MAX 512
+
+static struct {
+  chacha_fn chacha;
+  poly_init_fn init;
+  poly_update_fn update;
+  poly_final_fn final;
+  int ok;
+} prim;
+static pthread_once_t prim_once = PTHREAD_ONCE_INIT;
+
+static void prim_load(void) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  prim.chacha = (chacha_fn)dlsym(RTLD_DEFAULT, "ChaCha20_ctr32");
+  poly_size_fn size = (poly_size_fn)dlsym(RTLD_DEFAULT, "Poly1305_ctx_size");
+  prim.init = (poly_init_fn)dlsym(RTLD_DEFAULT, "Poly1305_Init");
+  prim.update = (poly_update_fn)dlsym(RTLD_DEFAULT, "Poly1305_Update");
+  prim.final = (poly_final_fn)dlsym(RTLD_DEFAULT, "Poly1305_Final");
+  prim.ok = prim.chacha && size && prim.init && prim.update && prim.final &&
+            size() <= POLY_CTX_MAX;
+#endif
+}
+
+static const uint8_t ZEROS[16];
+
+/* The Poly1305 tag over ad and ciphertext (RFC 8439 2.8), with the one-time key of nonce. */
+static void prim_tag(const unsigned int k[8], const unsigned int ctr0[4], const uint8_t *ad,
+                     size_t ad_len, const uint8_t *ct, size_t len, uint8_t tag[TAG_SIZE]) {
+  _Alignas(64) uint8_t pctx[POLY_CTX_MAX];
+  uint8_t block[64] = {0};
+  prim.chacha(block, block, sizeof block, k, ctr0);
+  prim.init(pctx, block);
+  if (ad_len) {
+    prim.update(pctx, ad, ad_len);
+    if (ad_len % 16) prim.update(pctx, ZEROS, 16 - ad_len % 16);
+  }
+  if (len) {
+    prim.update(pctx, ct, len);
+    if (len % 16) prim.update(pctx, ZEROS, 16 - len % 16);
+  }
+  uint8_t lens[16];
+  for (int i = 0; i < 8; i++) {
+    lens[i] = (uint8_t)((uint64_t)ad_len >> (8 * i));
+    lens[8 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+  }
+  prim.update(pctx, lens, sizeof lens);
+  prim.final(pctx, tag);
+  memset(block, 0, sizeof block);
+  memset(pctx, 0, sizeof pctx);
+}
+
+static void prim_setup(const uint8_t *key, const uint8_t *nonce, unsigned int k[8],
+                       unsigned int ctr[4]) {
+  memcpy(k, key, KEY_SIZE); /* little-endian words, as OpenSSL loads them */
+  ctr[0] = 0;
+  memcpy(&ctr[1], nonce, NONCE_SIZE);
+}
+
+static void prim_seal(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad, size_t ad_len,
+                      const uint8_t *src, uint8_t *dst, size_t len, uint8_t *tag) {
+  unsigned int k[8], ctr[4];
+  prim_setup(key, nonce, k, ctr);
+  ctr[0] = 1;
+  if (len) prim.chacha(dst, src, len, k, ctr);
+  ctr[0] = 0;
+  prim_tag(k, ctr, ad, ad_len, dst, len, tag);
+  memset(k, 0, sizeof k);
+}
+
+static int prim_open(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad, size_t ad_len,
+                     const uint8_t *src, uint8_t *dst, size_t len, const uint8_t *tag) {
+  unsigned int k[8], ctr[4];
+  uint8_t want[TAG_SIZE];
+  prim_setup(key, nonce, k, ctr);
+  prim_tag(k, ctr, ad, ad_len, src, len, want);
+  uint8_t diff = 0;
+  for (int i = 0; i < TAG_SIZE; i++) diff |= (uint8_t)(want[i] ^ tag[i]);
+  int ok = diff == 0;
+  if (ok && len) {
+    ctr[0] = 1;
+    prim.chacha(dst, src, len, k, ctr);
+  } else if (!ok && len) {
+    memset(dst, 0, len);
+  }
+  memset(k, 0, sizeof k);
+  return ok;
+}
+
 static void nonce_of(uint64_t counter, uint8_t nonce[NONCE_SIZE]) {
   memset(nonce, 0, 4);
   for (int i = 0; i < 8; i++) nonce[4 + i] = (uint8_t)(counter >> (8 * i));
@@ -53,13 +162,17 @@ static void nonce_of(uint64_t counter, uint8_t nonce[NONCE_SIZE]) {
 
 /*
  * Encrypts src[0..len) into dst (equal or disjoint) after `ad`, the tag to `tag`. 1 on success.
- * key NULL keeps the key the context already holds.
+ * ctx NULL: the primitives (use_prim); else EVP, where reload 0 keeps the key ctx holds.
  */
-static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, const uint8_t *nonce,
+static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, int reload, const uint8_t *nonce,
                     const uint8_t *ad, int ad_len, const uint8_t *src, uint8_t *dst, int len,
                     uint8_t *tag) {
+  if (!ctx) {
+    prim_seal(key, nonce, ad, (size_t)ad_len, src, dst, (size_t)len, tag);
+    return 1;
+  }
   int outl = 0;
-  if (EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) != 1) return 0;
+  if (EVP_CipherInit_ex(ctx, NULL, NULL, reload ? key : NULL, nonce, 1) != 1) return 0;
   if (ad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &outl, ad, ad_len) != 1) return 0;
   if (len > 0 && EVP_EncryptUpdate(ctx, dst, &outl, src, len) != 1) return 0;
   if (EVP_EncryptFinal_ex(ctx, dst + len, &outl) != 1) return 0;
@@ -68,22 +181,67 @@ static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, const uint8_t *nonc
 
 /*
  * Decrypts src[0..len) into dst (equal or disjoint) and checks `tag`. Returns 1 when it verified;
- * otherwise dst is zeroed so no unauthenticated plaintext is left behind. key NULL as for
+ * otherwise dst is zeroed so no unauthenticated plaintext is left behind. ctx, reload as for
  * seal_one.
  */
-static int open_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, const uint8_t *nonce,
+static int open_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, int reload, const uint8_t *nonce,
                     const uint8_t *ad, int ad_len, const uint8_t *src, uint8_t *dst, int len,
                     const uint8_t *tag) {
+  if (!ctx) return prim_open(key, nonce, ad, (size_t)ad_len, src, dst, (size_t)len, tag);
   int outl = 0;
   uint8_t tag_copy[TAG_SIZE];
   memcpy(tag_copy, tag, TAG_SIZE);
-  int ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) == 1 &&
+  int ok = EVP_CipherInit_ex(ctx, NULL, NULL, reload ? key : NULL, nonce, 0) == 1 &&
            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag_copy) == 1 &&
            (ad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &outl, ad, ad_len) == 1) &&
            (len == 0 || EVP_DecryptUpdate(ctx, dst, &outl, src, len) == 1) &&
            EVP_DecryptFinal_ex(ctx, dst + len, &outl) == 1;
   if (!ok && len > 0) memset(dst, 0, (size_t)len);
   return ok;
+}
+
+/* 1: the primitives agree with EVP here; -1: use EVP; 0: not checked yet. */
+static _Atomic int prim_state;
+
+/* Seals and opens one sample both ways and compares; 1 when the primitives can be used. */
+static int prim_agrees(EVP_CIPHER_CTX *ctx) {
+  uint8_t key[KEY_SIZE], nonce[NONCE_SIZE], ad[13], msg[100], a[100 + TAG_SIZE],
+      b[100 + TAG_SIZE], back[100];
+  for (int i = 0; i < KEY_SIZE; i++) key[i] = (uint8_t)(i * 7 + 1);
+  for (int i = 0; i < NONCE_SIZE; i++) nonce[i] = (uint8_t)(i * 13 + 5);
+  for (int i = 0; i < 13; i++) ad[i] = (uint8_t)(200 - i);
+  for (int i = 0; i < 100; i++) msg[i] = (uint8_t)(i * 31);
+  if (!seal_one(ctx, key, 1, nonce, ad, 13, msg, a, 100, a + 100)) return 0;
+  prim_seal(key, nonce, ad, 13, msg, b, 100, b + 100);
+  if (memcmp(a, b, sizeof a) != 0) return 0;
+  if (!prim_open(key, nonce, ad, 13, a, back, 100, a + 100) || memcmp(back, msg, 100) != 0) {
+    return 0;
+  }
+  a[0] ^= 1;
+  return !prim_open(key, nonce, ad, 13, a, back, 100, a + 100);
+}
+
+/*
+ * The context for seal_one/open_one: NULL for the primitives, else the thread's EVP context.
+ * *failed is set (and an exception thrown) when neither is available.
+ * WG_TS_AEAD_EVP=1 keeps the EVP path (for tests and comparisons).
+ */
+static EVP_CIPHER_CTX *engine(napi_env env, int *failed) {
+  *failed = 0;
+  if (prim_state > 0) return NULL;
+  EVP_CIPHER_CTX *ctx = ctx_get(env);
+  if (!ctx) {
+    *failed = 1;
+    return NULL;
+  }
+  if (prim_state == 0) {
+    pthread_once(&prim_once, prim_load);
+    const char *evp = getenv("WG_TS_AEAD_EVP");
+    int forced = evp && evp[0] && strcmp(evp, "0") != 0;
+    prim_state = !forced && prim.ok && prim_agrees(ctx) ? 1 : -1;
+    if (prim_state > 0) return NULL;
+  }
+  return ctx;
 }
 
 /* A Uint8Array of at least `need` bytes. */
@@ -184,8 +342,9 @@ napi_value wgts_aead_seal_batch(napi_env env, napi_callback_info info) {
   if (!wgts_args(env, info, 7, argv)) return NULL;
   struct batch b;
   if (batch_args(env, argv, 6, 1, &b)) return NULL;
-  EVP_CIPHER_CTX *ctx = ctx_get(env);
-  if (!ctx) return NULL;
+  int failed;
+  EVP_CIPHER_CTX *ctx = engine(env, &failed);
+  if (failed) return NULL;
   uint8_t nonce[NONCE_SIZE];
   const uint8_t *last = NULL;
   for (int32_t i = 0; i < b.count; i++) {
@@ -193,7 +352,7 @@ napi_value wgts_aead_seal_batch(napi_env env, napi_callback_info info) {
     int len = b.lengths[i];
     nonce_of((uint64_t)b.counters[i], nonce);
     const uint8_t *k = batch_key(&b, i);
-    if (!seal_one(ctx, k == last ? NULL : k, nonce, NULL, 0, p, p, len, p + len)) {
+    if (!seal_one(ctx, k, k != last, nonce, NULL, 0, p, p, len, p + len)) {
       napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
       return NULL;
     }
@@ -216,8 +375,9 @@ napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info) {
   size_t ok_len;
   if (batch_args(env, argv, 7, 0, &b)) return NULL;
   if (arg_bytes_min(env, argv[6], &ok, &ok_len, (size_t)b.count, "ok too short")) return NULL;
-  EVP_CIPHER_CTX *ctx = ctx_get(env);
-  if (!ctx) return NULL;
+  int failed;
+  EVP_CIPHER_CTX *ctx = engine(env, &failed);
+  if (failed) return NULL;
   uint8_t nonce[NONCE_SIZE];
   int64_t verified = 0;
   const uint8_t *last = NULL;
@@ -230,7 +390,7 @@ napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info) {
     }
     nonce_of((uint64_t)b.counters[i], nonce);
     const uint8_t *k = batch_key(&b, i);
-    ok[i] = (uint8_t)open_one(ctx, k == last ? NULL : k, nonce, NULL, 0, p, p, len, p + len);
+    ok[i] = (uint8_t)open_one(ctx, k, k != last, nonce, NULL, 0, p, p, len, p + len);
     last = k;
     verified += ok[i];
   }
@@ -310,11 +470,12 @@ napi_value wgts_aead_seal(napi_env env, napi_callback_info info) {
   if (o.dst_off < 0 || (size_t)o.dst_off + len + TAG_SIZE > o.dst_len) {
     return wgts_throw_range(env, "dst too small");
   }
-  EVP_CIPHER_CTX *ctx = ctx_get(env);
-  if (!ctx) return NULL;
+  int failed;
+  EVP_CIPHER_CTX *ctx = engine(env, &failed);
+  if (failed) return NULL;
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
-  if (!seal_one(ctx, o.key, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len)) {
+  if (!seal_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len)) {
     napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
     return NULL;
   }
@@ -332,12 +493,24 @@ napi_value wgts_aead_open(napi_env env, napi_callback_info info) {
   if (o.dst_off < 0 || (size_t)o.dst_off + len > o.dst_len) {
     return wgts_throw_range(env, "dst too small");
   }
-  EVP_CIPHER_CTX *ctx = ctx_get(env);
-  if (!ctx) return NULL;
+  int failed;
+  EVP_CIPHER_CTX *ctx = engine(env, &failed);
+  if (failed) return NULL;
   uint8_t tag[TAG_SIZE];
   memcpy(tag, o.src + len, TAG_SIZE);
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
-  int ok = open_one(ctx, o.key, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, tag);
+  int ok = open_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, tag);
   return wgts_int(env, ok ? (int64_t)len : -1);
+}
+
+/* aeadEngine() -> 'primitives' | 'evp': which path seals and opens (decided on first use). */
+napi_value wgts_aead_engine(napi_env env, napi_callback_info info) {
+  (void)info;
+  int failed;
+  EVP_CIPHER_CTX *ctx = engine(env, &failed);
+  if (failed) return NULL;
+  napi_value out;
+  napi_create_string_utf8(env, ctx ? "evp" : "primitives", NAPI_AUTO_LENGTH, &out);
+  return out;
 }
