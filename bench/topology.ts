@@ -104,8 +104,10 @@ async function configure(
 }
 
 /**
- * Starts `implA` in namespace a and `implB` in b (foreground, so their pids are ours to measure),
- * configures a tunnel between them and waits until a probe crosses it (the first handshake).
+ * Starts `implA` in namespace a and `implB` in b as users start them (`<impl> <ifname>`, which
+ * daemonizes: wireguard-ts's child then gets its default heap flags), configures a tunnel between
+ * them and waits until a probe crosses it (the first handshake). The daemons' pids are found
+ * by their command lines in the namespaces, for the CPU and RSS figures.
  */
 export async function startTunnel(
   lab: Lab,
@@ -125,9 +127,9 @@ export async function startTunnel(
     await lab.tryExec(u.b, 'ip', ['link', 'del', ifB]);
   };
   try {
-    const da = await startDaemon(lab, u.a, implA, ifA, { foreground: true, env });
+    const da = await startDaemon(lab, u.a, implA, ifA, { env });
     daemons.push(da);
-    const db = await startDaemon(lab, u.b, implB, ifB, { foreground: true, env });
+    const db = await startDaemon(lab, u.b, implB, ifB, { env });
     daemons.push(db);
     const keyA = await genkey(lab);
     const keyB = await genkey(lab);
