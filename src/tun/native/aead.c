@@ -114,8 +114,8 @@ static void prim_tag(const unsigned int k[8], const unsigned int ctr0[4], const 
   }
   prim.update(pctx, lens, sizeof lens);
   prim.final(pctx, tag);
-  memset(block, 0, sizeof block);
-  memset(pctx, 0, sizeof pctx);
+  explicit_bzero(block, sizeof block); /* the one-time key; a plain memset may be optimized out */
+  explicit_bzero(pctx, sizeof pctx);
 }
 
 static void prim_setup(const uint8_t *key, const uint8_t *nonce, unsigned int k[8],
@@ -133,7 +133,7 @@ static void prim_seal(const uint8_t *key, const uint8_t *nonce, const uint8_t *a
   if (len) prim.chacha(dst, src, len, k, ctr);
   ctr[0] = 0;
   prim_tag(k, ctr, ad, ad_len, dst, len, tag);
-  memset(k, 0, sizeof k);
+  explicit_bzero(k, sizeof k);
 }
 
 static int prim_open(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad, size_t ad_len,
@@ -151,7 +151,7 @@ static int prim_open(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad
   } else if (!ok && len) {
     memset(dst, 0, len);
   }
-  memset(k, 0, sizeof k);
+  explicit_bzero(k, sizeof k);
   return ok;
 }
 
@@ -162,7 +162,7 @@ static void nonce_of(uint64_t counter, uint8_t nonce[NONCE_SIZE]) {
 
 /*
  * Encrypts src[0..len) into dst (equal or disjoint) after `ad`, the tag to `tag`. 1 on success.
- * ctx NULL: the primitives (use_prim); else EVP, where reload 0 keeps the key ctx holds.
+ * ctx NULL: the primitives (see engine()); else EVP, where reload 0 keeps the key ctx holds.
  */
 static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t *key, int reload, const uint8_t *nonce,
                     const uint8_t *ad, int ad_len, const uint8_t *src, uint8_t *dst, int len,
