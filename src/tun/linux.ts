@@ -284,6 +284,10 @@ export class LinuxTun implements TunDevice {
     }
   }
 
+  readNow(): void {
+    if (this.started) this.readable(0);
+  }
+
   private deliver(n: number): void {
     const views = this.views;
     if (views.length !== n) views.length = n; // see UdpBind.deliver

@@ -53,6 +53,25 @@ export class MemoryTun implements TunDevice {
     setImmediate(() => this.injectNow(...copies));
   }
 
+  /**
+   * Packets the simulated kernel has queued for the device without waking it: delivered by the
+   * next readNow (the driver calls it after writing), else by flushQueued.
+   */
+  readonly queued: Uint8Array[] = [];
+  /** readNow calls so far. */
+  readNowCalls = 0;
+
+  readNow(): void {
+    this.readNowCalls++;
+    this.flushQueued();
+  }
+
+  /** Delivers what `queued` holds as one batch (what a wake-up would do). */
+  flushQueued(): void {
+    const packets = this.queued.splice(0);
+    this.injectNow(...packets);
+  }
+
   /** Like inject, but delivers synchronously (for tests stepping a device by hand). */
   injectNow(...packets: Uint8Array[]): void {
     if (this.closed || !this.onPackets || packets.length === 0) return;

@@ -6,6 +6,7 @@
  *
  *   TUN batch ──► device.sendPackets ──► sends grouped by endpoint ──► bind.send
  *   UDP batch ──► device.receiveDatagrams ──► deliveries ──► tun.write (and replies ──► bind.send)
+ *             └─► tun.readNow: what the kernel answered within the write, in the same turn
  */
 import { performance } from 'node:perf_hooks';
 import type { DropReason } from '../errors.js';
@@ -53,14 +54,16 @@ class BatchOutput implements DeviceOutput {
 
   drop(_reason: DropReason, _peer: Peer | null): void {}
 
-  flush(): void {
+  /** Sends and writes what the batch produced; returns how many packets went to the TUN. */
+  flush(): number {
+    let written = 0;
     if (this.packets.length > 0) {
-      const written = this.driver.tun.write(this.packets);
+      written = this.driver.tun.write(this.packets);
       this.device.drops.queue_full += this.packets.length - written;
       this.packets = [];
     }
     const n = this.endpoints.length;
-    if (n === 0) return;
+    if (n === 0) return written;
     for (let i = 0; i < n; i++) {
       const list = this.datagrams[i]!;
       const sent = this.driver.bind.send(list, this.endpoints[i]!);
@@ -68,6 +71,7 @@ class BatchOutput implements DeviceOutput {
     }
     this.endpoints = [];
     this.datagrams = [];
+    return written;
   }
 }
 
@@ -161,7 +165,8 @@ export class Driver {
     sources: readonly Endpoint[],
   ): void => {
     this.device.receiveDatagrams(datagrams, sources, this.now(), this.out);
-    this.out.flush();
+    // What the kernel answered to the packets just written (see TunDevice.readNow) goes out now.
+    if (this.out.flush() > 0 && !this.closed) this.tun.readNow?.();
   };
 
   private readonly onTick = (): void => {

@@ -21,6 +21,13 @@ export interface TunDevice {
   ): void;
   /** Writes packets to the kernel; returns how many were written (the rest were dropped). */
   write(packets: readonly Uint8Array[]): number;
+  /**
+   * Reads what is queued now, as a wake-up would (onPackets, synchronously), if anything is. The
+   * driver calls it after a write: the kernel often answers a written packet within the write
+   * itself (an ICMP echo reply, a TCP ACK), and reading the answer in the same turn saves a trip
+   * through the event loop.
+   */
+  readNow?(): void;
   close(): void;
 }
 

@@ -112,7 +112,9 @@ after(async () => {
   for (const t of opened) t.close();
   if (!isRoot) return;
   await ip('netns', 'del', NS).catch(() => {});
-  for (const suffix of ['', 'b', 'c', 'd']) await ip('link', 'del', TAG + suffix).catch(() => {});
+  for (const suffix of ['', 'b', 'c', 'd', 'e']) {
+    await ip('link', 'del', TAG + suffix).catch(() => {});
+  }
 });
 
 test(
@@ -227,6 +229,30 @@ test(
       [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
     );
     tun.close();
+  },
+);
+
+test(
+  'readNow: the echo reply the kernel makes within our write is read at once, synchronously',
+  { skip },
+  async () => {
+    const tun = await tunInNs(TAG + 'e', '10.93.0.1/24');
+    opened.push(tun);
+    const replies: number[] = [];
+    tun.start(
+      (packets) => {
+        for (const p of packets) if (isIcmpEcho(p, 0)) replies.push((p[26]! << 8) | p[27]!);
+      },
+      () => undefined,
+    );
+    for (let seq = 1; seq <= 5; seq++) {
+      // An echo request from the far side of the link to the namespace's own address.
+      assert.equal(tun.write([echoRequest('10.93.0.2', '10.93.0.1', seq, 16)]), 1);
+      tun.readNow();
+      assert.deepEqual(replies.slice(-1), [seq], `reply ${seq} read in the same turn`);
+    }
+    tun.close();
+    tun.readNow(); // closed: nothing, no throw
   },
 );
 
