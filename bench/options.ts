@@ -19,8 +19,9 @@ export interface BenchOptions {
   /** MTU of the tunnel interfaces; the underlay veth gets 80 bytes more (IPv6 outer headers). */
   readonly mtu: number;
   /**
-   * Milliseconds between RTT probes. Idle gaps decide the result on small VMs: at 10 ms the cores
-   * sleep between probes and every hop pays a cold wake-up; at 2-6 ms they do not (README).
+   * Milliseconds between RTT probes. Idle gaps decide the result: after more than a few ms idle,
+   * the daemons' runtimes have fallen out of the caches and every hop pays a cold wake-up
+   * (README, Performance).
    */
   readonly pingIntervalMs: number;
   /** Skip the tcpdump proof that the marker never crosses the wire in plaintext. */

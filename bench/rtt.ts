@@ -1,8 +1,8 @@
 /**
  * Round-trip times through the tunnel. ping (iputils) when it is installed: ICMP echo at the
- * bench's --ping-interval (10 ms by default), per-reply times parsed from its output. Without ping, a UDP echo probe in Node
- * (bench/rtt-probe.ts) measures the same path plus a little user-space time on both ends; the
- * report names the method, since the two are not comparable with each other.
+ * bench's --ping-interval (10 ms by default), per-reply times parsed from its output. Without
+ * ping, a UDP echo probe in Node (bench/rtt-probe.ts) measures the same path plus a little
+ * user-space time on both ends; the report names the method, since the two are not comparable.
  */
 import { median, percentile } from './stats.js';
 

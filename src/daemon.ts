@@ -214,9 +214,10 @@ export async function runDevice(ifname: string): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     const offloads = bind.offloads;
+    const crypto = aead.name === 'native' ? `native (${nativeAeadEngine()})` : aead.name;
     log.info(
       `wireguard-ts ${VERSION} started on ${tun.name}, UDP port ${driver.listenPort}, ` +
-        `crypto ${aead.name === 'native' ? `native (${nativeAeadEngine()})` : aead.name}, MAC ${macName}, TUN offload flags ${tun.stats().offload}, ` +
+        `crypto ${crypto}, MAC ${macName}, TUN offload flags ${tun.stats().offload}, ` +
         `UDP GSO ${offloads.gso ? 'on' : 'off'}, GRO ${offloads.gro ? 'on' : 'off'}`,
     );
     report('ready\n');

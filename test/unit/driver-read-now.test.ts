@@ -29,6 +29,24 @@ function node(network: MemoryNetwork, address: string) {
   return { device, tun, driver, pub: publicKey(key), address };
 }
 
+/** A and B with drivers started; A has B as its peer for 10.0.0.2, B knows A's key only. */
+function pair() {
+  const network = new MemoryNetwork();
+  const a = node(network, '192.0.2.1');
+  const b = node(network, '192.0.2.2');
+  a.driver.start();
+  b.driver.start();
+  const pa = a.device.addPeer(b.pub)!;
+  a.device.addAllowedIp(pa, parsePrefix('10.0.0.2/32'));
+  a.device.setEndpoint(pa, { family: 4, address: b.address, port: b.driver.listenPort });
+  const pb = b.device.addPeer(a.pub)!;
+  const close = () => {
+    a.driver.close();
+    b.driver.close();
+  };
+  return { a, b, pb, close };
+}
+
 async function until(cond: () => boolean, what: string): Promise<void> {
   const end = Date.now() + 3000;
   while (!cond()) {
@@ -38,16 +56,8 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 test('an answer the kernel queues during a TUN write is read and sent in the same turn', async () => {
-  const network = new MemoryNetwork();
-  const a = node(network, '192.0.2.1');
-  const b = node(network, '192.0.2.2');
+  const { a, b, pb, close } = pair();
   try {
-    a.driver.start();
-    b.driver.start();
-    const pa = a.device.addPeer(b.pub)!;
-    a.device.addAllowedIp(pa, parsePrefix('10.0.0.2/32'));
-    a.device.setEndpoint(pa, { family: 4, address: b.address, port: b.driver.listenPort });
-    const pb = b.device.addPeer(a.pub)!;
     b.device.addAllowedIp(pb, parsePrefix('10.0.0.1/32'));
 
     // B's kernel answers every request inside the write, as it does an ICMP echo.
@@ -66,22 +76,13 @@ test('an answer the kernel queues during a TUN write is read and sent in the sam
     // One readNow per UDP batch that wrote packets (the handshake response writes none).
     assert.equal(b.tun.readNowCalls, 3);
   } finally {
-    a.driver.close();
-    b.driver.close();
+    close();
   }
 });
 
-test('no TUN read after a batch that wrote nothing to the TUN (keepalives, handshakes)', async () => {
-  const network = new MemoryNetwork();
-  const a = node(network, '192.0.2.1');
-  const b = node(network, '192.0.2.2');
+test('no TUN read after a batch that wrote nothing to the TUN (handshake, refused packet)', async () => {
+  const { a, b, close } = pair();
   try {
-    a.driver.start();
-    b.driver.start();
-    const pa = a.device.addPeer(b.pub)!;
-    a.device.setEndpoint(pa, { family: 4, address: b.address, port: b.driver.listenPort });
-    a.device.addAllowedIp(pa, parsePrefix('10.0.0.2/32'));
-    b.device.addPeer(a.pub);
     // A handshake and a transport packet reach B; B allows A no addresses, so nothing is
     // delivered to its TUN.
     a.tun.inject(ipv4('10.0.0.1', '10.0.0.2', 'to a peer B does not route back'));
@@ -92,7 +93,6 @@ test('no TUN read after a batch that wrote nothing to the TUN (keepalives, hands
     assert.equal(b.tun.written.length, 0);
     assert.equal(b.tun.readNowCalls, 0);
   } finally {
-    a.driver.close();
-    b.driver.close();
+    close();
   }
 });
