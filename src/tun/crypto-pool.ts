@@ -1,46 +1,55 @@
 /**
  * The crypto pool: batch ChaCha20-Poly1305 spread over worker_threads. It is itself a batch AEAD
- * backend: each sealBatch/openBatch call is split into shares, the workers take theirs through
- * a descriptor in shared memory (no postMessage per batch, no allocation per packet), the
- * calling thread does its own share, then waits for the others (fork-join). So the device keeps
- * every decision: counters are assigned before the parallel seal, the replay window runs after
- * the parallel open, and packets leave and arrive in the order they were read.
+ * backend, and its contract is that of the inline one: when sealBatch/openBatch returns, every
+ * packet of the batch has been sealed or opened exactly once, in place. The device keeps every
+ * decision: counters are assigned before the parallel seal, the replay window runs after the
+ * parallel open, and packets leave and arrive in the order they were read.
+ *
+ * How a batch is split (fork-join, no postMessage and no allocation per packet):
+ * - A batch runs as rounds of at most MAX_ITEMS packets, one after the other.
+ * - A round's packet arrays are copied into one job descriptor in shared memory and announced;
+ *   then the calling thread and the workers take chunks of it through one claim word
+ *   (crypto-pool-chunks.ts). Whoever claims a chunk processes it; nobody else touches it. A
+ *   worker that wakes late finds nothing left and does nothing, so a slow wake-up costs the
+ *   round nothing but the worker's help.
+ * - The calling thread returns when the round's finished count reaches its size.
  *
  * Workers can only touch memory they were given once: slabs must live in SharedArrayBuffers
  * announced with share(). allocSlab() hands out send slabs from a shared arena; the UDP bind's
- * receive slab is shared by the daemon. Batches in other memory, or too small to be worth a
- * wake-up, run on the calling thread.
+ * receive slab is shared by the daemon. Batches in other memory, with more keys than the
+ * descriptor holds, too small to be worth a wake-up, or sent after close() run inline.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Aead, BatchAead } from '../noise/aead.js';
 import { nativeAead } from './aead.js';
+import { workChunks } from './crypto-pool-chunks.js';
 import {
   CONTROL_BYTES,
   CTL,
   layout,
+  MAX_CHUNK,
   MAX_ITEMS,
   MAX_KEYS,
+  MIN_CHUNK,
   OP_OPEN,
   OP_SEAL,
   OP_STOP,
-  type ControlViews,
+  openClaims,
+  type JobViews,
 } from './crypto-pool-layout.js';
 
-/** Below this many packets per share a worker's wake-up costs more than it saves. */
-export const MIN_SHARE = 8;
+/** Smaller batches (two minimal chunks) run inline: a wake-up costs more than it saves. */
+export const MIN_PARALLEL = 2 * MIN_CHUNK;
 const ARENA_BYTES = 32 * 1024 * 1024;
-
-interface PoolWorker {
-  readonly worker: Worker;
-  readonly port: MessagePort;
-  readonly v: ControlViews;
-  seq: number;
-}
+/** How long the caller polls for the workers' last chunks before it sleeps (a chunk is ~30 µs). */
+const JOIN_SPIN_MS = 0.2;
 
 export interface CryptoPool extends Aead, BatchAead {
   readonly workers: number;
   /** Batches that were split over the workers (the rest ran on the calling thread). */
   readonly parallelBatches: number;
+  /** Packets the workers sealed or opened (the rest of the split batches: the calling thread). */
+  readonly workerPackets: number;
   /** Memory for a send slab that the workers can reach (valid until ~32 MiB more is handed out). */
   allocSlab(size: number): Uint8Array;
   /** Announces a shared buffer (e.g. the UDP receive slab) so batches in it can be split. */
@@ -48,150 +57,240 @@ export interface CryptoPool extends Aead, BatchAead {
   close(): Promise<void>;
 }
 
+/** One batch call as the device makes it; `ok` only for open. */
+interface Batch {
+  readonly op: number;
+  readonly keys: Uint8Array;
+  readonly slab: Uint8Array;
+  readonly offsets: Int32Array;
+  readonly lengths: Int32Array;
+  readonly counters: Float64Array;
+  readonly count: number;
+  readonly ok: Uint8Array | null;
+  readonly keyIdx: Int32Array | undefined;
+}
+
 export function createCryptoPool(workers: number): CryptoPool {
-  const pool: PoolWorker[] = [];
-  const ids = new Map<ArrayBufferLike, number>();
-  const arena = new SharedArrayBuffer(ARENA_BYTES);
-  let arenaPos = 0;
-  let closed = false;
-  let parallelBatches = 0;
-  for (let i = 0; i < workers; i++) {
+  return new Pool(workers);
+}
+
+/** Packets per claim for a round of `n` over `threads`: about four chunks per thread. */
+export function chunkSize(n: number, threads: number): number {
+  return Math.max(MIN_CHUNK, Math.min(MAX_CHUNK, Math.ceil(n / (4 * threads))));
+}
+
+class Pool implements CryptoPool {
+  readonly name = 'native' as const;
+  private splitBatches = 0;
+  private packetsByWorkers = 0;
+  private readonly job: JobViews;
+  private readonly threads: { readonly worker: Worker; readonly port: MessagePort }[] = [];
+  private readonly ids = new Map<ArrayBufferLike, number>();
+  private readonly arena = new SharedArrayBuffer(ARENA_BYTES);
+  private arenaPos = 0;
+  private seq = 0;
+  private closed = false;
+
+  constructor(readonly workers: number) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
-    const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(new URL('./crypto-worker.js', import.meta.url), {
-      workerData: { control, port: port2 },
-      transferList: [port2],
-    });
-    worker.unref();
-    pool.push({ worker, port: port1, v: layout(control), seq: 0 });
+    this.job = layout(control);
+    for (let i = 0; i < workers; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(new URL('./crypto-worker.js', import.meta.url), {
+        workerData: { control, port: port2 },
+        transferList: [port2],
+      });
+      worker.unref();
+      this.threads.push({ worker, port: port1 });
+    }
+    this.share(this.arena);
   }
 
-  function share(buffer: SharedArrayBuffer): void {
-    if (ids.has(buffer)) return;
-    const id = ids.size + 1;
-    ids.set(buffer, id);
-    for (const w of pool) w.port.postMessage({ id, buffer });
+  get parallelBatches(): number {
+    return this.splitBatches;
   }
-  share(arena);
 
-  /** Splits a batch; returns false when it must run on the calling thread alone. */
-  function run(
-    op: number,
+  get workerPackets(): number {
+    return this.packetsByWorkers;
+  }
+
+  share(buffer: SharedArrayBuffer): void {
+    if (this.ids.has(buffer)) return;
+    const id = this.ids.size + 1;
+    this.ids.set(buffer, id);
+    for (const t of this.threads) t.port.postMessage({ id, buffer });
+  }
+
+  allocSlab(size: number): Uint8Array {
+    if (size > ARENA_BYTES / 4) return new Uint8Array(size);
+    if (this.arenaPos + size > ARENA_BYTES) this.arenaPos = 0;
+    const slab = new Uint8Array(this.arena, this.arenaPos, size);
+    this.arenaPos = (this.arenaPos + size + 7) & ~7;
+    return slab;
+  }
+
+  sealBatch(
     keys: Uint8Array,
     slab: Uint8Array,
     offsets: Int32Array,
     lengths: Int32Array,
     counters: Float64Array,
     count: number,
-    ok: Uint8Array | null,
-    keyIdx: Int32Array | undefined,
-  ): boolean {
-    const id = ids.get(slab.buffer);
-    const nKeys = keys.length / 32;
-    const shares = Math.min(pool.length + 1, Math.floor(count / MIN_SHARE));
-    if (closed || id === undefined || shares < 2 || nKeys > MAX_KEYS) return false;
-    const per = Math.min(MAX_ITEMS, Math.ceil(count / shares));
-    const started: PoolWorker[] = [];
-    // Shares 1.. go to workers; share 0 stays here.
-    let start = per;
-    for (let w = 0; w < pool.length && start < count; w++, start += per) {
-      const p = pool[w]!;
-      const n = Math.min(per, count - start);
-      p.v.offsets.set(offsets.subarray(start, start + n));
-      p.v.lengths.set(lengths.subarray(start, start + n));
-      p.v.counters.set(counters.subarray(start, start + n));
-      if (keyIdx) p.v.keyIdx.set(keyIdx.subarray(start, start + n));
-      else p.v.keyIdx.fill(0, 0, n);
-      p.v.keys.set(keys);
-      p.v.ctl[CTL.op] = op;
-      p.v.ctl[CTL.count] = n;
-      p.v.ctl[CTL.buffer] = id;
-      p.v.ctl[CTL.base] = slab.byteOffset;
-      p.v.ctl[CTL.keys] = nKeys;
-      p.seq++;
-      Atomics.store(p.v.ctl, CTL.seq, p.seq);
-      Atomics.notify(p.v.ctl, CTL.seq);
-      started.push(p);
-    }
-    if (start < count) {
-      // More than the workers can take in one round (huge batch): the rest stays here too.
-      for (const p of started) waitFor(p);
-      return false;
-    }
-    const mine = Math.min(per, count);
-    const k = keyIdx?.subarray(0, mine);
-    if (op === OP_SEAL) nativeAead.sealBatch(keys, slab, offsets, lengths, counters, mine, k);
-    else nativeAead.openBatch(keys, slab, offsets, lengths, counters, mine, ok!, k);
-    let failed = false;
-    start = per;
-    for (const p of started) {
-      waitFor(p);
-      if (p.v.ctl[CTL.error]) failed = true;
-      const n = p.v.ctl[CTL.count]!;
-      if (ok) ok.set(p.v.ok.subarray(0, n), start);
-      start += n;
-    }
-    if (failed) throw new Error('crypto pool: a worker failed its share');
-    parallelBatches++;
-    return true;
+    keyIdx?: Int32Array,
+  ): void {
+    const b = { op: OP_SEAL, keys, slab, offsets, lengths, counters, count, ok: null, keyIdx };
+    if (this.splittable(b) === undefined) {
+      nativeAead.sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx);
+    } else this.runRounds(b);
   }
 
-  function waitFor(p: PoolWorker): void {
-    // Wait on the value just checked, never on a fresh load: a worker finishing between the
-    // check and a second load would leave us asleep on the new value until the timeout (a
-    // one-second stall of the whole data plane, seen as TUN queue drops).
-    for (let done = Atomics.load(p.v.ctl, CTL.done); done !== p.seq;) {
-      Atomics.wait(p.v.ctl, CTL.done, done, 1000);
-      done = Atomics.load(p.v.ctl, CTL.done);
+  openBatch(
+    keys: Uint8Array,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    counters: Float64Array,
+    count: number,
+    ok: Uint8Array,
+    keyIdx?: Int32Array,
+  ): number {
+    const b = { op: OP_OPEN, keys, slab, offsets, lengths, counters, count, ok, keyIdx };
+    if (this.splittable(b) === undefined) {
+      return nativeAead.openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
+    }
+    return this.runRounds(b);
+  }
+
+  /** The shared-buffer id when the batch can be split, else undefined (it runs inline). */
+  private splittable(b: Batch): number | undefined {
+    if (this.closed || this.workers === 0 || b.count < MIN_PARALLEL) return undefined;
+    if (b.keys.length / 32 > MAX_KEYS) return undefined;
+    return this.ids.get(b.slab.buffer);
+  }
+
+  /** Every packet of the batch, round after round; returns the packets verified (open). */
+  private runRounds(b: Batch): number {
+    this.splitBatches++;
+    let verified = 0;
+    for (let from = 0; from < b.count; from += MAX_ITEMS) {
+      verified += this.runRound(b, from, Math.min(MAX_ITEMS, b.count - from));
+    }
+    return verified;
+  }
+
+  /** Packets from..from+n of the batch, shared with the workers; returns those verified. */
+  private runRound(b: Batch, from: number, n: number): number {
+    const seq = this.announce(b, from, n);
+    const mine = workChunks(this.job, seq, b.slab);
+    this.join(n);
+    this.packetsByWorkers += n - mine;
+    const { ctl, ok } = this.job;
+    if (ctl[CTL.error])
+      throw new Error('crypto pool: a chunk of the batch failed (left as it was)');
+    if (!b.ok) return 0;
+    b.ok.set(ok.subarray(0, n), from);
+    let verified = 0;
+    for (let i = 0; i < n; i++) verified += ok[i]!;
+    return verified;
+  }
+
+  /** Fills the job descriptor with packets from..from+n and wakes the workers. */
+  private announce(b: Batch, from: number, n: number): number {
+    const v = this.job;
+    const end = from + n;
+    v.offsets.set(b.offsets.subarray(from, end));
+    v.lengths.set(b.lengths.subarray(from, end));
+    v.counters.set(b.counters.subarray(from, end));
+    if (b.keyIdx) v.keyIdx.set(b.keyIdx.subarray(from, end));
+    else v.keyIdx.fill(0, 0, n);
+    if (b.ok) v.ok.fill(0, 0, n);
+    v.keys.set(b.keys);
+    const { ctl } = v;
+    ctl[CTL.op] = b.op;
+    ctl[CTL.count] = n;
+    ctl[CTL.chunk] = chunkSize(n, this.workers + 1);
+    ctl[CTL.buffer] = this.ids.get(b.slab.buffer)!;
+    ctl[CTL.base] = b.slab.byteOffset;
+    ctl[CTL.length] = b.slab.byteLength;
+    ctl[CTL.keys] = b.keys.length / 32;
+    ctl[CTL.error] = 0;
+    ctl[CTL.finished] = 0;
+    this.seq = (this.seq + 1) & 0x7fffffff;
+    // The claim word opens before seq moves: a worker that sees the new seq finds chunks.
+    Atomics.store(ctl, CTL.claim, openClaims(this.seq));
+    Atomics.store(ctl, CTL.seq, this.seq);
+    Atomics.notify(ctl, CTL.seq);
+    return this.seq;
+  }
+
+  /** Waits until all n packets of the round are finished (the workers' last chunks). */
+  private join(n: number): void {
+    const { ctl } = this.job;
+    let f = Atomics.load(ctl, CTL.finished);
+    for (const until = performance.now() + JOIN_SPIN_MS; f !== n && performance.now() < until;) {
+      f = Atomics.load(ctl, CTL.finished);
+    }
+    // Wait on the value just read, never on a fresh load: a chunk finishing between the two
+    // would leave us asleep until the timeout (a one-second stall of the whole data plane).
+    while (f !== n) {
+      Atomics.wait(ctl, CTL.finished, f, 1000);
+      f = Atomics.load(ctl, CTL.finished);
     }
   }
 
-  return {
-    name: 'native',
-    workers,
-    get parallelBatches() {
-      return parallelBatches;
-    },
-    seal: (key, counter, plaintext, ad, dst, off) =>
-      nativeAead.seal(key, counter, plaintext, ad, dst, off),
-    open: (key, counter, sealed, ad, dst, off) =>
-      nativeAead.open(key, counter, sealed, ad, dst, off),
-    sealWithNonce: (key, nonce, plaintext, ad, dst, off) =>
-      nativeAead.sealWithNonce(key, nonce, plaintext, ad, dst, off),
-    openWithNonce: (key, nonce, sealed, ad, dst, off) =>
-      nativeAead.openWithNonce(key, nonce, sealed, ad, dst, off),
-    sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx) {
-      if (!run(OP_SEAL, keys, slab, offsets, lengths, counters, count, null, keyIdx)) {
-        nativeAead.sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx);
-      }
-    },
-    openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx) {
-      if (!run(OP_OPEN, keys, slab, offsets, lengths, counters, count, ok, keyIdx)) {
-        return nativeAead.openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
-      }
-      let n = 0;
-      for (let i = 0; i < count; i++) n += ok[i]!;
-      return n;
-    },
-    allocSlab(size) {
-      if (size > ARENA_BYTES / 4) return new Uint8Array(size);
-      if (arenaPos + size > ARENA_BYTES) arenaPos = 0;
-      const slab = new Uint8Array(arena, arenaPos, size);
-      arenaPos = (arenaPos + size + 7) & ~7;
-      return slab;
-    },
-    share,
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const p of pool) {
-        p.v.ctl[CTL.op] = OP_STOP;
-        p.seq++;
-        Atomics.store(p.v.ctl, CTL.seq, p.seq);
-        Atomics.notify(p.v.ctl, CTL.seq);
-      }
-      await Promise.all(pool.map((p) => p.worker.terminate()));
-      for (const p of pool) p.port.close();
-    },
-  };
+  seal(
+    key: Uint8Array,
+    counter: number,
+    plaintext: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    off: number,
+  ): number {
+    return nativeAead.seal(key, counter, plaintext, ad, dst, off);
+  }
+
+  open(
+    key: Uint8Array,
+    counter: number,
+    sealed: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    off: number,
+  ): number {
+    return nativeAead.open(key, counter, sealed, ad, dst, off);
+  }
+
+  sealWithNonce(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    off: number,
+  ): number {
+    return nativeAead.sealWithNonce(key, nonce, plaintext, ad, dst, off);
+  }
+
+  openWithNonce(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array | null,
+    dst: Uint8Array,
+    off: number,
+  ): number {
+    return nativeAead.openWithNonce(key, nonce, sealed, ad, dst, off);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const { ctl } = this.job;
+    ctl[CTL.op] = OP_STOP;
+    this.seq = (this.seq + 1) & 0x7fffffff;
+    Atomics.store(ctl, CTL.seq, this.seq);
+    Atomics.notify(ctl, CTL.seq);
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    for (const t of this.threads) t.port.close();
+  }
 }

@@ -1,11 +1,17 @@
 /**
- * A crypto pool worker (see crypto-pool.ts): waits on its control word, runs the native batch
- * AEAD over its share of a batch in shared memory, and signals completion. No postMessage per
- * batch: the descriptor lives in a SharedArrayBuffer; shared slabs are announced once on a port.
+ * A crypto pool worker (see crypto-pool.ts): sleeps on the job descriptor's seq word, and for
+ * each round announced takes chunks of it like the calling thread does (crypto-pool-chunks.ts).
+ * No postMessage per batch; shared slabs are announced once on a port.
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { nativeAead } from './aead.js';
-import { CTL, layout, OP_OPEN, OP_SEAL, OP_STOP } from './crypto-pool-layout.js';
+import { workChunks } from './crypto-pool-chunks.js';
+import { CTL, layout, OP_STOP } from './crypto-pool-layout.js';
+
+/**
+ * How long a worker polls for the next round before it sleeps. Back-to-back batches (a burst
+ * the device reads in several calls) then skip the futex wake-up; an idle worker sleeps after.
+ */
+const SPIN_MS = 0.05;
 
 const { control, port } = workerData as { control: SharedArrayBuffer; port: MessagePort };
 const v = layout(control);
@@ -18,34 +24,30 @@ function drain(): void {
   }
 }
 
-let seen = 0;
-for (;;) {
-  Atomics.wait(v.ctl, CTL.seq, seen);
-  const seq = Atomics.load(v.ctl, CTL.seq);
-  if (seq === seen) continue;
-  seen = seq;
-  const op = v.ctl[CTL.op]!;
-  if (op === OP_STOP) break;
-  drain();
+/** Returns the next seq after `seen`: polls for SPIN_MS, then sleeps. */
+function nextRound(seen: number): number {
+  const until = performance.now() + SPIN_MS;
+  let seq = Atomics.load(v.ctl, CTL.seq);
+  while (seq === seen && performance.now() < until) seq = Atomics.load(v.ctl, CTL.seq);
+  while (seq === seen) {
+    Atomics.wait(v.ctl, CTL.seq, seen);
+    seq = Atomics.load(v.ctl, CTL.seq);
+  }
+  return seq;
+}
+
+/** The round's slab, or undefined while its buffer's announcement is still on its way. */
+function slabOf(): Uint8Array | undefined {
   const id = v.ctl[CTL.buffer]!;
-  // A buffer announced just before this job may still be on its way.
-  while (!buffers.has(id)) {
-    Atomics.wait(v.ctl, CTL.spin, 0, 1);
-    drain();
-  }
-  const count = v.ctl[CTL.count]!;
-  const slab = new Uint8Array(buffers.get(id)!, v.ctl[CTL.base]!);
-  const keys = v.keys.subarray(0, 32 * v.ctl[CTL.keys]!);
-  try {
-    if (op === OP_SEAL) {
-      nativeAead.sealBatch(keys, slab, v.offsets, v.lengths, v.counters, count, v.keyIdx);
-    } else if (op === OP_OPEN) {
-      nativeAead.openBatch(keys, slab, v.offsets, v.lengths, v.counters, count, v.ok, v.keyIdx);
-    }
-    v.ctl[CTL.error] = 0;
-  } catch {
-    v.ctl[CTL.error] = 1;
-  }
-  Atomics.store(v.ctl, CTL.done, seq);
-  Atomics.notify(v.ctl, CTL.done);
+  if (!buffers.has(id)) drain();
+  const buffer = buffers.get(id);
+  return buffer && new Uint8Array(buffer, v.ctl[CTL.base]!, v.ctl[CTL.length]!);
+}
+
+for (let seen = 0; ;) {
+  seen = nextRound(seen);
+  if (v.ctl[CTL.op] === OP_STOP) break;
+  // Without the buffer this worker sits the round out; the others (and the caller) do it.
+  const slab = slabOf();
+  if (slab) workChunks(v, seen, slab);
 }
