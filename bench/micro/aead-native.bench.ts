@@ -11,74 +11,12 @@ import {
   nativeAeadAvailable,
   nativeAeadUnavailableReason,
 } from '../../src/tun/aead.js';
+import { batch, openCase, TAG } from './batch-cases.js';
 import type { MicroCase, MicroSuite } from './harness.js';
 
 const SIZES = [64, 1420, 65536] as const;
 const BATCHES = [1, 32, 128] as const;
-const TAG = 16;
 const key = new Uint8Array(randomBytes(32));
-
-/** `count` packets of `size` bytes back to back, each with room for its tag. */
-function batch(size: number, count: number) {
-  const stride = size + TAG;
-  const slab = new Uint8Array(stride * count);
-  slab.set(randomBytes(slab.length));
-  const offsets = Int32Array.from({ length: count }, (_, i) => i * stride);
-  const plainLengths = new Int32Array(count).fill(size);
-  const sealedLengths = new Int32Array(count).fill(stride);
-  const counters = Float64Array.from({ length: count }, (_, i) => 2 ** 32 + i);
-  return { slab, offsets, plainLengths, sealedLengths, counters, ok: new Uint8Array(count) };
-}
-
-/**
- * Opening in place turns ciphertext C into plaintext P = C ⊕ keystream; opening P in turn gives
- * C back. With the tags of both states at hand, each timed open verifies: only the 16-byte tags
- * are swapped between calls (four 32-bit stores per packet), not the packets re-sealed.
- */
-function openCase(size: number, count: number): () => number {
-  const b = batch(size, count);
-  const stride = size + TAG;
-  const cipher = new Uint8Array(b.slab);
-  nativeAead.sealBatch(key, cipher, b.offsets, b.plainLengths, b.counters, count);
-  const plain = new Uint8Array(cipher);
-  nativeAead.sealBatch(key, plain, b.offsets, b.plainLengths, b.counters, count);
-  // `plain` now holds C ⊕ keystream = the original bytes, with the tag that authenticates them
-  // as ciphertext; `cipher` holds C and its tag. Every size here is a multiple of 4, so the tags
-  // are 32-bit aligned.
-  const tags = [new Uint32Array(4 * count), new Uint32Array(4 * count)] as const;
-  const tagAt = (i: number) => (i * stride + size) / 4;
-  const c32 = new Uint32Array(cipher.buffer);
-  const p32 = new Uint32Array(plain.buffer);
-  for (let i = 0; i < count; i++) {
-    tags[0].set(c32.subarray(tagAt(i), tagAt(i) + 4), 4 * i);
-    tags[1].set(p32.subarray(tagAt(i), tagAt(i) + 4), 4 * i);
-  }
-  b.slab.set(cipher);
-  const slab32 = new Uint32Array(b.slab.buffer);
-  let state = 0;
-  return () => {
-    const t = tags[state]!;
-    for (let i = 0; i < count; i++) {
-      const at = tagAt(i);
-      slab32[at] = t[4 * i]!;
-      slab32[at + 1] = t[4 * i + 1]!;
-      slab32[at + 2] = t[4 * i + 2]!;
-      slab32[at + 3] = t[4 * i + 3]!;
-    }
-    const n = nativeAead.openBatch(
-      key,
-      b.slab,
-      b.offsets,
-      b.sealedLengths,
-      b.counters,
-      count,
-      b.ok,
-    );
-    if (n !== count) throw new Error(`aead-native: open verified ${n} of ${count}`);
-    state ^= 1;
-    return n;
-  };
-}
 
 export const aeadNativeSuite: MicroSuite = {
   name: 'aead-native',
@@ -103,8 +41,8 @@ export const aeadNativeSuite: MicroSuite = {
       ) {
         throw new Error(`aead-native: openBatch rejects its own packets at ${size} bytes`);
       }
-      openCase(size, 2)();
-      openCase(size, 2)();
+      openCase(nativeAead, key, size, 2)();
+      openCase(nativeAead, key, size, 2)();
     }
   },
   cases() {
@@ -142,7 +80,7 @@ export const aeadNativeSuite: MicroSuite = {
         out.push({
           name: `native openBatch ${size} B ×${count}`,
           bytes: size * count,
-          fn: openCase(size, count),
+          fn: openCase(nativeAead, key, size, count),
         });
       }
     }

@@ -18,6 +18,10 @@ export interface MicroSuite {
   /** Throws when the code under test gives a wrong answer. */
   check(): void;
   cases(): MicroCase[];
+  /** Lines printed after the cases (e.g. ratios between them). */
+  summarize?(results: readonly MicroResult[]): string[];
+  /** Releases what cases() set up (e.g. worker threads). */
+  dispose?(): void;
 }
 
 export interface MicroResult {
@@ -62,6 +66,8 @@ export function runSuite(
     log(`  ${formatRow(r)}`);
     results.push(r);
   }
+  for (const line of suite.summarize?.(results) ?? []) log(`  ${line}`);
+  suite.dispose?.();
   return results;
 }
 

@@ -1,9 +1,9 @@
 /**
  * `wireguard-ts bench micro`: the per-function micro-benchmarks (AEAD per packet for both
- * backends, native AEAD batches, handshakes, allowed-IPs lookups, replay-window checks). Each
+ * backends, native AEAD batches, the crypto pool with 0-3 workers, handshakes, allowed-IPs lookups, replay-window checks). Each
  * suite checks its outputs first; results print as a table and optionally go to a JSON file.
  *
- *   node dist/bench/micro/main.js [--only aead,aead-native,handshake,allowed-ips,replay]
+ *   node dist/bench/micro/main.js [--only aead,aead-native,crypto-pool,handshake,allowed-ips,replay]
  *     [--max-time S] [--json F]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { aeadSuite } from './aead.bench.js';
 import { aeadNativeSuite } from './aead-native.bench.js';
 import { allowedIpsSuite } from './allowed-ips.bench.js';
+import { cryptoPoolSuite } from './crypto-pool.bench.js';
 import { handshakeSuite } from './handshake.bench.js';
 import { replaySuite } from './replay.bench.js';
 import { runSuite, type MicroResult, type MicroSuite } from './harness.js';
@@ -20,6 +21,7 @@ import { runSuite, type MicroResult, type MicroSuite } from './harness.js';
 const SUITES: readonly MicroSuite[] = [
   aeadSuite,
   aeadNativeSuite,
+  cryptoPoolSuite,
   handshakeSuite,
   allowedIpsSuite,
   replaySuite,
