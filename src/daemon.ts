@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { aeadByName, type AnyAead } from './noise/aead.js';
@@ -62,18 +63,32 @@ export function chooseAead(
 }
 
 /**
- * Crypto worker threads from WG_TS_WORKERS: a number, or 0 (the default) to seal and open on
- * the main thread. The benchmark on a 2-core machine found no gain from workers (README,
- * Performance); machines with more cores may differ.
+ * Crypto worker threads from WG_TS_WORKERS: a number (0 seals and opens on the main thread), or
+ * unset for the default by core count (defaultCryptoWorkers).
  */
-export function cryptoWorkers(value: string | undefined): number {
-  if (value === undefined || value === '') return 0;
+export function cryptoWorkers(value: string | undefined, cores = availableParallelism()): number {
+  if (value === undefined || value === '') return defaultCryptoWorkers(cores);
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 64) {
     throw new Error(`WG_TS_WORKERS must be a whole number from 0 to 64, not "${value}"`);
   }
   return n;
 }
+
+/**
+ * Workers by default for a machine with `cores` cores (docs/performance.md, Scaling with
+ * cores). Up to 2 cores none: the kernel's UDP and TUN work, the peer's traffic and the
+ * application already fill them, and in the pair bench on 2 cores each worker cost throughput
+ * (TCP 2.37 Gbit/s with 0 workers, 2.12 with 1, 1.84 with 2). Above, a quarter of the cores, at
+ * most MAX_DEFAULT_WORKERS: the protocol thread keeps all but the AEAD, so beyond a few workers
+ * it is the limit, and a node's other cores belong to its workloads.
+ */
+export function defaultCryptoWorkers(cores: number): number {
+  if (cores <= 2) return 0;
+  return Math.min(MAX_DEFAULT_WORKERS, Math.max(1, Math.floor(cores / 4)));
+}
+
+const MAX_DEFAULT_WORKERS = 2;
 
 /**
  * V8 flags for the daemon's heap, unless the user set their own. V8 grows the young generation
