@@ -2,9 +2,10 @@
  * The crypto pool (src/tun/crypto-pool.ts) as the daemon drives it: sealBatch and openBatch in
  * place over 1420-byte packets in shared memory, 512 packets per call (a full send or receive
  * batch of one peer) and 2,880 (the most one UDP receive call hands over), with 0 to 3 workers.
- * One operation is one call; the summary gives packets/s and the speed-up over 0 workers, which
- * is the calling thread alone. The speed-up needs idle cores: on a machine shared with other
- * work the workers only take what they get scheduled for.
+ * One operation is one call; the summary gives packets/s, the speed-up over 0 workers (the
+ * calling thread alone) and the cores the process got while the case ran. The speed-up needs
+ * idle cores: on a machine shared with other work the workers only get what is scheduled for
+ * them, and the cores figure shows how much that was.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -77,14 +78,16 @@ export const cryptoPoolSuite: MicroSuite = {
 /** Packets/s per worker count and the speed-up over the calling thread alone. */
 export function summarize(results: readonly MicroResult[]): string[] {
   const lines: string[] = [];
-  const hz = new Map(results.map((r) => [r.name, r.opsPerSec]));
+  const byName = new Map(results.map((r) => [r.name, r]));
   for (const count of COUNTS) {
     for (const op of ['seal', 'open']) {
-      const base = hz.get(caseName(op, count, 0));
+      const base = byName.get(caseName(op, count, 0))?.opsPerSec;
       if (base === undefined) continue;
       const cells = WORKERS.map((w) => {
-        const ops = hz.get(caseName(op, count, w)) ?? 0;
-        return `${w}: ${((ops * count) / 1e6).toFixed(2)}M (${(ops / base).toFixed(2)}x)`;
+        const r = byName.get(caseName(op, count, w));
+        const ops = r?.opsPerSec ?? 0;
+        const x = (ops / base).toFixed(2);
+        return `${w}: ${((ops * count) / 1e6).toFixed(2)}M ${x}x on ${r?.cpuCores.toFixed(2)} cores`;
       });
       lines.push(`${op} ×${count} packets/s by workers — ${cells.join(', ')}`);
     }

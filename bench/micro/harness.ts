@@ -32,6 +32,8 @@ export interface MicroResult {
   readonly rmePercent: number;
   readonly samples: number;
   readonly mbPerSec: number | null;
+  /** CPU time of the whole process (all threads) over wall time while the case ran. */
+  readonly cpuCores: number;
 }
 
 /** Keeps results observable to the optimizer. */
@@ -53,7 +55,11 @@ export function runSuite(
       },
       { maxTime: maxTimeS, minSamples: 5, initCount: 1 },
     );
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
     bench.run({ async: false });
+    const cpu = process.cpuUsage(cpu0);
+    const wallUs = (performance.now() - wall0) * 1000;
     if (bench.error) throw new Error(`${suite.name} ${c.name}: ${String(bench.error)}`);
     const r: MicroResult = {
       suite: suite.name,
@@ -62,6 +68,7 @@ export function runSuite(
       rmePercent: bench.stats.rme,
       samples: bench.stats.sample.length,
       mbPerSec: c.bytes === undefined ? null : (bench.hz * c.bytes) / 1e6,
+      cpuCores: (cpu.user + cpu.system) / wallUs,
     };
     log(`  ${formatRow(r)}`);
     results.push(r);
