@@ -139,9 +139,8 @@ class Pool implements CryptoPool {
     keyIdx?: Int32Array,
   ): void {
     const b = { op: OP_SEAL, keys, slab, offsets, lengths, counters, count, ok: null, keyIdx };
-    if (this.splittable(b) === undefined) {
-      nativeAead.sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx);
-    } else this.runRounds(b);
+    if (this.splittable(b)) this.runRounds(b);
+    else nativeAead.sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx);
   }
 
   openBatch(
@@ -155,17 +154,14 @@ class Pool implements CryptoPool {
     keyIdx?: Int32Array,
   ): number {
     const b = { op: OP_OPEN, keys, slab, offsets, lengths, counters, count, ok, keyIdx };
-    if (this.splittable(b) === undefined) {
-      return nativeAead.openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
-    }
-    return this.runRounds(b);
+    if (this.splittable(b)) return this.runRounds(b);
+    return nativeAead.openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
   }
 
-  /** The shared-buffer id when the batch can be split, else undefined (it runs inline). */
-  private splittable(b: Batch): number | undefined {
-    if (this.closed || this.workers === 0 || b.count < MIN_PARALLEL) return undefined;
-    if (b.keys.length / 32 > MAX_KEYS) return undefined;
-    return this.ids.get(b.slab.buffer);
+  /** Whether the workers can take part (else the batch runs inline, as one call). */
+  private splittable(b: Batch): boolean {
+    if (this.closed || this.workers === 0 || b.count < MIN_PARALLEL) return false;
+    return b.keys.length / 32 <= MAX_KEYS && this.ids.has(b.slab.buffer);
   }
 
   /** Every packet of the batch, round after round; returns the packets verified (open). */
@@ -185,8 +181,9 @@ class Pool implements CryptoPool {
     this.join(n);
     this.packetsByWorkers += n - mine;
     const { ctl, ok } = this.job;
-    if (ctl[CTL.error])
+    if (ctl[CTL.error]) {
       throw new Error('crypto pool: a chunk of the batch failed (left as it was)');
+    }
     if (!b.ok) return 0;
     b.ok.set(ok.subarray(0, n), from);
     let verified = 0;
