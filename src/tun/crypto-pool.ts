@@ -129,34 +129,34 @@ class Pool implements CryptoPool {
     return slab;
   }
 
-  sealBatch(
-    keys: Uint8Array,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    counters: Float64Array,
-    count: number,
-    keyIdx?: Int32Array,
-  ): void {
+  readonly sealBatch: BatchAead['sealBatch'] = (
+    keys,
+    slab,
+    offsets,
+    lengths,
+    counters,
+    count,
+    keyIdx,
+  ) => {
     const b = { op: OP_SEAL, keys, slab, offsets, lengths, counters, count, ok: null, keyIdx };
     if (this.splittable(b)) this.runRounds(b);
     else nativeAead.sealBatch(keys, slab, offsets, lengths, counters, count, keyIdx);
-  }
+  };
 
-  openBatch(
-    keys: Uint8Array,
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    counters: Float64Array,
-    count: number,
-    ok: Uint8Array,
-    keyIdx?: Int32Array,
-  ): number {
+  readonly openBatch: BatchAead['openBatch'] = (
+    keys,
+    slab,
+    offsets,
+    lengths,
+    counters,
+    count,
+    ok,
+    keyIdx,
+  ) => {
     const b = { op: OP_OPEN, keys, slab, offsets, lengths, counters, count, ok, keyIdx };
     if (this.splittable(b)) return this.runRounds(b);
     return nativeAead.openBatch(keys, slab, offsets, lengths, counters, count, ok, keyIdx);
-  }
+  };
 
   /** Whether the workers can take part (else the batch runs inline, as one call). */
   private splittable(b: Batch): boolean {
@@ -235,49 +235,11 @@ class Pool implements CryptoPool {
     }
   }
 
-  seal(
-    key: Uint8Array,
-    counter: number,
-    plaintext: Uint8Array,
-    ad: Uint8Array | null,
-    dst: Uint8Array,
-    off: number,
-  ): number {
-    return nativeAead.seal(key, counter, plaintext, ad, dst, off);
-  }
-
-  open(
-    key: Uint8Array,
-    counter: number,
-    sealed: Uint8Array,
-    ad: Uint8Array | null,
-    dst: Uint8Array,
-    off: number,
-  ): number {
-    return nativeAead.open(key, counter, sealed, ad, dst, off);
-  }
-
-  sealWithNonce(
-    key: Uint8Array,
-    nonce: Uint8Array,
-    plaintext: Uint8Array,
-    ad: Uint8Array | null,
-    dst: Uint8Array,
-    off: number,
-  ): number {
-    return nativeAead.sealWithNonce(key, nonce, plaintext, ad, dst, off);
-  }
-
-  openWithNonce(
-    key: Uint8Array,
-    nonce: Uint8Array,
-    sealed: Uint8Array,
-    ad: Uint8Array | null,
-    dst: Uint8Array,
-    off: number,
-  ): number {
-    return nativeAead.openWithNonce(key, nonce, sealed, ad, dst, off);
-  }
+  // Single packets (handshake fields, cookie replies) never pay a hand-off.
+  readonly seal = nativeAead.seal.bind(nativeAead);
+  readonly open = nativeAead.open.bind(nativeAead);
+  readonly sealWithNonce = nativeAead.sealWithNonce.bind(nativeAead);
+  readonly openWithNonce = nativeAead.openWithNonce.bind(nativeAead);
 
   async close(): Promise<void> {
     if (this.closed) return;
