@@ -75,21 +75,32 @@ export const cryptoPoolSuite: MicroSuite = {
   },
 };
 
-/** Packets/s per worker count and the speed-up over the calling thread alone. */
+/**
+ * Per operation and batch size, a table by worker count: packets/s, the speed-up over 0 workers,
+ * the cores the process got, and packets per core-second (what the pool costs: a split batch
+ * that pays no overhead keeps the 0-worker figure).
+ */
 export function summarize(results: readonly MicroResult[]): string[] {
   const lines: string[] = [];
   const byName = new Map(results.map((r) => [r.name, r]));
+  const mpps = (x: number) => `${(x / 1e6).toFixed(2)}M`;
   for (const count of COUNTS) {
     for (const op of ['seal', 'open']) {
       const base = byName.get(caseName(op, count, 0))?.opsPerSec;
       if (base === undefined) continue;
-      const cells = WORKERS.map((w) => {
+      lines.push(
+        `${`${op} ${SIZE} B ×${count}`.padEnd(19)} packets/s  speed-up  cores  per core-second`,
+      );
+      for (const w of WORKERS) {
         const r = byName.get(caseName(op, count, w));
-        const ops = r?.opsPerSec ?? 0;
-        const x = (ops / base).toFixed(2);
-        return `${w}: ${((ops * count) / 1e6).toFixed(2)}M ${x}x on ${r?.cpuCores.toFixed(2)} cores`;
-      });
-      lines.push(`${op} ×${count} packets/s by workers — ${cells.join(', ')}`);
+        if (!r) continue;
+        const pps = r.opsPerSec * count;
+        lines.push(
+          `  ${`${w} worker${w === 1 ? '' : 's'}`.padEnd(16)} ${mpps(pps).padStart(9)}` +
+            ` ${`${(r.opsPerSec / base).toFixed(2)}x`.padStart(9)} ${r.cpuCores.toFixed(2).padStart(6)}` +
+            ` ${mpps(pps / r.cpuCores).padStart(16)}`,
+        );
+      }
     }
   }
   return lines;

@@ -9,34 +9,40 @@ import { cryptoPoolSuite, summarize } from '../../bench/micro/crypto-pool.bench.
 
 const skip = nativeAeadAvailable() ? false : 'the native addon is not built';
 
-test('crypto-pool suite: checked, 16 cases, a speed-up summary', { skip }, () => {
+test('crypto-pool suite: checked, 16 cases, a summary table', { skip }, () => {
   const lines: string[] = [];
   const results = runSuite(cryptoPoolSuite, 0.01, (l) => lines.push(l));
   assert.equal(results.length, 16);
   assert.ok(results.every((r) => r.opsPerSec > 0 && r.cpuCores > 0));
-  const summary = lines.filter((l) => l.includes('packets/s by workers'));
-  assert.equal(summary.length, 4);
-  assert.match(summary[0]!, /seal ×512 .*0: [\d.]+M 1\.00x on [\d.]+ cores, 1: /);
+  const headers = lines.filter((l) => l.includes('packets/s  speed-up'));
+  assert.equal(headers.length, 4);
+  assert.match(
+    lines.find((l) => l.startsWith('    0 workers'))!,
+    /0 workers +[\d.]+M +1\.00x +[\d.]+ +[\d.]+M$/,
+  );
 });
 
 test('summary: speed-up is ops/s over the 0-worker case', () => {
-  const r = (name: string, opsPerSec: number) => ({
+  const r = (name: string, opsPerSec: number, cpuCores: number) => ({
     suite: 'crypto-pool',
     name,
     opsPerSec,
     rmePercent: 1,
     samples: 5,
     mbPerSec: null,
-    cpuCores: 1,
+    cpuCores,
   });
   const lines = summarize([
-    r('seal 1420 B ×512, 0 workers', 1000),
-    r('seal 1420 B ×512, 1 worker', 1800),
-    r('seal 1420 B ×512, 2 workers', 2500),
-    r('seal 1420 B ×512, 3 workers', 500),
+    r('seal 1420 B ×512, 0 workers', 1000, 1),
+    r('seal 1420 B ×512, 1 worker', 1800, 2),
+    r('seal 1420 B ×512, 2 workers', 2500, 3),
+    r('seal 1420 B ×512, 3 workers', 500, 0.5),
   ]);
   assert.deepEqual(lines, [
-    'seal ×512 packets/s by workers — 0: 0.51M 1.00x on 1.00 cores, 1: 0.92M 1.80x on 1.00 cores, ' +
-      '2: 1.28M 2.50x on 1.00 cores, 3: 0.26M 0.50x on 1.00 cores',
+    'seal 1420 B ×512    packets/s  speed-up  cores  per core-second',
+    '  0 workers            0.51M     1.00x   1.00            0.51M',
+    '  1 worker             0.92M     1.80x   2.00            0.46M',
+    '  2 workers            1.28M     2.50x   3.00            0.43M',
+    '  3 workers            0.26M     0.50x   0.50            0.51M',
   ]);
 });
