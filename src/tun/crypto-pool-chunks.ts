@@ -5,22 +5,28 @@
  * batch is processed exactly once however many threads join (or none but the caller).
  */
 import { nativeAead } from './aead.js';
-import { claimChunk, CTL, OP_SEAL, type JobViews } from './crypto-pool-layout.js';
+import {
+  chunkCount,
+  chunkStart,
+  claimChunk,
+  CTL,
+  OP_SEAL,
+  type JobViews,
+} from './crypto-pool-layout.js';
 
 /** Runs chunks of round `seq` over `slab` until none is left; returns the packets it did. */
 export function workChunks(v: JobViews, seq: number, slab: Uint8Array): number {
   const { ctl } = v;
   const op = ctl[CTL.op]!;
   const count = ctl[CTL.count]!;
-  const chunk = ctl[CTL.chunk]!;
+  const big = ctl[CTL.chunk]!;
+  const head = ctl[CTL.head]!;
+  const chunks = chunkCount(count, big, head);
   const keys = v.keys.subarray(0, 32 * ctl[CTL.keys]!);
   let done = 0;
-  for (
-    let at = claimChunk(ctl, seq, count, chunk);
-    at >= 0;
-    at = claimChunk(ctl, seq, count, chunk)
-  ) {
-    const n = Math.min(chunk, count - at);
+  for (let k = claimChunk(ctl, seq, chunks); k >= 0; k = claimChunk(ctl, seq, chunks)) {
+    const at = chunkStart(k, count, big, head);
+    const n = chunkStart(k + 1, count, big, head) - at;
     try {
       processChunk(v, op, keys, slab, at, n);
     } catch {

@@ -24,7 +24,8 @@ export const CTL = {
   keys: 7, // number of keys
   error: 8, // 1 when a chunk of the current round threw (its packets are left untouched)
   length: 9, // byte length of the slab view
-  chunk: 10, // packets per claim in the current round
+  chunk: 10, // packets per big chunk in the current round
+  head: 11, // where the round's small chunks start (see tailStart)
 } as const;
 
 export const OP_SEAL = 1;
@@ -78,18 +79,37 @@ export function openClaims(seq: number): number {
 }
 
 /**
- * Takes the next chunk of round `seq`: returns its first packet, or -1 when the round has no
- * chunk left or is no longer the current one. A worker that wakes late for an old round fails
- * here and touches nothing, because the generation is part of the word it must swap.
+ * How a round is cut: chunks of `big` packets up to `head`, then chunks of MIN_CHUNK for the
+ * last ~`threads` big chunks' worth, so the threads run out of work at nearly the same time
+ * and the join waits for at most one small chunk.
  */
-export function claimChunk(ctl: Int32Array, seq: number, count: number, chunk: number): number {
+export function tailStart(count: number, big: number, threads: number): number {
+  return big * Math.max(0, Math.floor((count - threads * big) / big));
+}
+
+/** Chunks in a round cut as tailStart() says. */
+export function chunkCount(count: number, big: number, head: number): number {
+  return head / big + Math.ceil((count - head) / MIN_CHUNK);
+}
+
+/** First packet of chunk `k` (count for k past the last chunk). */
+export function chunkStart(k: number, count: number, big: number, head: number): number {
+  const at = k * big <= head ? k * big : head + (k - head / big) * MIN_CHUNK;
+  return Math.min(at, count);
+}
+
+/**
+ * Takes the next chunk of round `seq`: returns its index, or -1 when the round has no chunk left
+ * or is no longer the current one. A worker that wakes late for an old round fails here and
+ * touches nothing, because the generation is part of the word it must swap.
+ */
+export function claimChunk(ctl: Int32Array, seq: number, chunks: number): number {
   const gen = generationOf(seq);
-  const chunks = Math.ceil(count / chunk);
   for (let w = Atomics.load(ctl, CTL.claim); ;) {
     const next = w & CLAIM_CHUNKS;
     if (w >>> CLAIM_SHIFT !== gen || next >= chunks) return -1;
     const seen = Atomics.compareExchange(ctl, CTL.claim, w, w + 1);
-    if (seen === w) return next * chunk;
+    if (seen === w) return next;
     w = seen;
   }
 }

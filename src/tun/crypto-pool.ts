@@ -35,6 +35,7 @@ import {
   OP_SEAL,
   OP_STOP,
   openClaims,
+  tailStart,
   type JobViews,
 } from './crypto-pool-layout.js';
 
@@ -74,7 +75,7 @@ export function createCryptoPool(workers: number): CryptoPool {
   return new Pool(workers);
 }
 
-/** Packets per claim for a round of `n` over `threads`: about four chunks per thread. */
+/** Packets per big chunk for a round of `n` over `threads`: about four chunks per thread. */
 export function chunkSize(n: number, threads: number): number {
   return Math.max(MIN_CHUNK, Math.min(MAX_CHUNK, Math.ceil(n / (4 * threads))));
 }
@@ -205,7 +206,9 @@ class Pool implements CryptoPool {
     const { ctl } = v;
     ctl[CTL.op] = b.op;
     ctl[CTL.count] = n;
-    ctl[CTL.chunk] = chunkSize(n, this.workers + 1);
+    const big = chunkSize(n, this.workers + 1);
+    ctl[CTL.chunk] = big;
+    ctl[CTL.head] = tailStart(n, big, this.workers + 1);
     ctl[CTL.buffer] = this.ids.get(b.slab.buffer)!;
     ctl[CTL.base] = b.slab.byteOffset;
     ctl[CTL.length] = b.slab.byteLength;

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { nativeAead, nativeAeadAvailable } from '../../src/tun/aead.js';
 import { chunkSize, createCryptoPool } from '../../src/tun/crypto-pool.js';
 import {
+  chunkCount,
+  chunkStart,
   claimChunk,
   CONTROL_BYTES,
   CTL,
@@ -15,34 +17,59 @@ import {
   MAX_ITEMS,
   MIN_CHUNK,
   openClaims,
+  tailStart,
 } from '../../src/tun/crypto-pool-layout.js';
 
 test('each chunk of a round is claimed once; an old round claims nothing', () => {
   const { ctl } = layout(new SharedArrayBuffer(CONTROL_BYTES));
-  for (const [seq, count, chunk] of [
-    [1, 1, 8],
-    [2, 100, 8],
-    [3, MAX_ITEMS, MIN_CHUNK],
-    [(1 << 21) + 3, 513, 32], // a generation that wrapped
+  for (const [seq, chunks] of [
+    [1, 1],
+    [2, 13],
+    [3, MAX_ITEMS / MIN_CHUNK],
+    [(1 << 21) + 3, 40], // a generation that wrapped
   ] as const) {
     Atomics.store(ctl, CTL.claim, openClaims(seq));
-    const starts: number[] = [];
-    for (let at = claimChunk(ctl, seq, count, chunk); at >= 0;) {
-      starts.push(at);
-      at = claimChunk(ctl, seq, count, chunk);
+    const claimed: number[] = [];
+    for (let k = claimChunk(ctl, seq, chunks); k >= 0; k = claimChunk(ctl, seq, chunks)) {
+      claimed.push(k);
     }
     assert.deepEqual(
-      starts,
-      Array.from({ length: Math.ceil(count / chunk) }, (_, i) => i * chunk),
+      claimed,
+      Array.from({ length: chunks }, (_, i) => i),
     );
-    assert.equal(claimChunk(ctl, seq, count, chunk), -1, 'nothing left');
+    assert.equal(claimChunk(ctl, seq, chunks), -1, 'nothing left');
     Atomics.store(ctl, CTL.claim, openClaims(seq + 1));
-    assert.equal(claimChunk(ctl, seq, count, chunk), -1, 'a late claim for the old round');
-    assert.equal(claimChunk(ctl, seq + 1, count, chunk), 0, 'the new round starts at 0');
+    assert.equal(claimChunk(ctl, seq, chunks), -1, 'a late claim for the old round');
+    assert.equal(claimChunk(ctl, seq + 1, chunks), 0, 'the new round starts at 0');
   }
 });
 
-test('chunks: about four per thread, between the minimum and the maximum', () => {
+test('the chunks of a round cover every packet once, small ones at the end', () => {
+  for (const threads of [2, 3, 4]) {
+    for (const count of [16, 17, 100, 511, 512, 513, 1100, 2880, MAX_ITEMS]) {
+      const big = chunkSize(count, threads);
+      const head = tailStart(count, big, threads);
+      const chunks = chunkCount(count, big, head);
+      assert.ok(chunks <= MAX_ITEMS / MIN_CHUNK, `${count}: ${chunks} chunks fit the claim word`);
+      let next = 0;
+      for (let k = 0; k < chunks; k++) {
+        const at = chunkStart(k, count, big, head);
+        const end = chunkStart(k + 1, count, big, head);
+        assert.equal(at, next, `${count} over ${threads}: chunk ${k} starts where ${k - 1} ended`);
+        assert.ok(end > at, `chunk ${k} is not empty`);
+        assert.ok(end - at <= (at < head ? big : MIN_CHUNK));
+        next = end;
+      }
+      assert.equal(next, count, `${count} over ${threads}: every packet`);
+      // The tail leaves each thread about one big chunk's worth in small chunks.
+      assert.ok(
+        count - head >= Math.min(count, threads * big) && count - head < (threads + 1) * big,
+      );
+    }
+  }
+});
+
+test('big chunks: about four per thread, between the minimum and the maximum', () => {
   assert.equal(chunkSize(16, 2), MIN_CHUNK);
   assert.equal(chunkSize(512, 2), MAX_CHUNK);
   assert.equal(chunkSize(200, 2), 25);
@@ -73,14 +100,17 @@ test(
         () => pool.sealBatch(key, slab, offsets, lengths, counters, n),
         /a chunk of the batch failed/,
       );
-      const chunk = chunkSize(n, 3);
-      const first = bad - (bad % chunk);
+      const big = chunkSize(n, 3);
+      const head = tailStart(n, big, 3);
+      let k = 0;
+      while (chunkStart(k + 1, n, big, head) <= bad) k++;
+      const [first, last] = [chunkStart(k, n, big, head), chunkStart(k + 1, n, big, head)];
       lengths[bad] = size;
       const sealed = Uint8Array.from(plain);
       nativeAead.sealBatch(key, sealed, offsets, lengths, counters, n);
       for (let i = 0; i < n; i++) {
         const a = offsets[i]!;
-        const want = i >= first && i < first + chunk ? plain : sealed;
+        const want = i >= first && i < last ? plain : sealed;
         if (!Buffer.from(slab.subarray(a, a + stride)).equals(want.subarray(a, a + stride))) {
           assert.fail(`packet ${i}: ${want === plain ? 'touched' : 'not sealed exactly once'}`);
         }
