@@ -15,6 +15,7 @@ const METRICS = [
 const COLORS: Record<string, string> = {
   bare: '#9e9e9e',
   go: '#1f77b4',
+  'go-debian': '#8fb9dc',
   ts: '#d62728',
   mixed: '#ff7f0e',
 };
