@@ -13,11 +13,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WgError } from '../src/errors.js';
 import { Lab } from '../src/lab/lab.js';
-import { REPO_ROOT, implSkipReason, type Impl } from '../src/lab/daemon.js';
+import { DEFAULT_GO_COMMAND, REPO_ROOT, implSkipReason, type Impl } from '../src/lab/daemon.js';
 import { CPU_PROF_DIR_ENV } from './cpu-prof-preload.js';
 import { measureRepeat } from './measure.js';
 import { runMicro } from './micro/main.js';
-import { parseOptions, USAGE, type BenchOptions, type CaseName } from './options.js';
+import {
+  DEBIAN_WIREGUARD_GO,
+  parseOptions,
+  USAGE,
+  WIREGUARD_GO_ENV,
+  type BenchOptions,
+  type CaseName,
+} from './options.js';
 import { proveEncryption } from './proof.js';
 import { formatProof, formatReport } from './report.js';
 import {
@@ -38,12 +45,38 @@ import {
   type Underlay,
 } from './topology.js';
 
-const CASES: Record<CaseName, { label: string; impls: readonly [Impl, Impl] | null }> = {
-  bare: { label: 'bare veth', impls: null },
-  go: { label: 'wireguard-go <-> wireguard-go', impls: ['go', 'go'] },
-  ts: { label: 'wireguard-ts <-> wireguard-ts', impls: ['ts', 'ts'] },
-  mixed: { label: 'wireguard-ts <-> wireguard-go', impls: ['ts', 'go'] },
+interface CaseSpec {
+  readonly label: string;
+  /** Short enough for interface names (15 bytes with the lab prefix and side). */
+  readonly tag: string;
+  readonly impls: readonly [Impl, Impl] | null;
+  /** Which wireguard-go build plays 'go': the chosen one (--wireguard-go), or Debian's. */
+  readonly goBuild: 'chosen' | 'debian';
+}
+
+const CASES: Record<CaseName, CaseSpec> = {
+  bare: { label: 'bare veth', tag: 'bare', impls: null, goBuild: 'chosen' },
+  go: { label: 'wireguard-go <-> wireguard-go', tag: 'go', impls: ['go', 'go'], goBuild: 'chosen' },
+  'go-debian': {
+    label: 'Debian wireguard-go pair',
+    tag: 'gd',
+    impls: ['go', 'go'],
+    goBuild: 'debian',
+  },
+  ts: { label: 'wireguard-ts <-> wireguard-ts', tag: 'ts', impls: ['ts', 'ts'], goBuild: 'chosen' },
+  mixed: {
+    label: 'wireguard-ts <-> wireguard-go',
+    tag: 'mixed',
+    impls: ['ts', 'go'],
+    goBuild: 'chosen',
+  },
 };
+
+function goCommand(name: CaseName, opts: BenchOptions): string {
+  return CASES[name].goBuild === 'debian'
+    ? DEBIAN_WIREGUARD_GO
+    : (opts.wireguardGo ?? DEFAULT_GO_COMMAND);
+}
 
 const CPU_PROF_PRELOAD = fileURLToPath(new URL('./cpu-prof-preload.js', import.meta.url));
 
@@ -54,11 +87,11 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function skipReason(name: CaseName): string | undefined {
+function skipReason(name: CaseName, opts: BenchOptions): string | undefined {
   const impls = CASES[name].impls;
   if (!impls) return undefined;
   for (const impl of new Set(impls)) {
-    const why = implSkipReason(impl);
+    const why = implSkipReason(impl, goCommand(name, opts));
     if (why) return why;
   }
   return undefined;
@@ -69,15 +102,20 @@ function versionOf(cmd: string, args: string[]): string {
   return r.status === 0 ? (r.stdout.split('\n')[0] ?? '').trim() : 'not installed';
 }
 
-function versions(): Record<string, string> {
+/** Versions of what ran; `wireguard-go` is the build of the go and mixed cases. */
+function versions(opts: BenchOptions): Record<string, string> {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
     version: string;
   };
-  return {
+  const out: Record<string, string> = {
     'wireguard-ts': pkg.version,
-    'wireguard-go': versionOf('wireguard-go', ['--version']),
-    iperf3: versionOf('iperf3', ['--version']),
+    'wireguard-go': versionOf(opts.wireguardGo ?? DEFAULT_GO_COMMAND, ['--version']),
   };
+  if (opts.only.includes('go-debian')) {
+    out['wireguard-go-debian'] = versionOf(DEBIAN_WIREGUARD_GO, ['--version']);
+  }
+  out['iperf3'] = versionOf('iperf3', ['--version']);
+  return out;
 }
 
 function describeRepeat(r: RepeatResult): string {
@@ -98,8 +136,8 @@ async function runCase(
   opts: BenchOptions,
   proofHere: boolean,
 ): Promise<{ result: CaseResult; proof: EncryptionProof | null }> {
-  const { label, impls } = CASES[name];
-  const skip = skipReason(name);
+  const { label, tag, impls } = CASES[name];
+  const skip = skipReason(name, opts);
   if (skip) {
     log(`[${name}] skipped: ${skip}`);
     return {
@@ -123,7 +161,11 @@ async function runCase(
   const repeats: RepeatResult[] = [];
   let proof: EncryptionProof | null = null;
   try {
-    if (impls) tunnel = await startTunnel(lab, u, name, impls[0], impls[1], opts.mtu, env);
+    if (impls) {
+      tunnel = await startTunnel(lab, u, tag, impls[0], impls[1], opts.mtu, env, {
+        goCommand: goCommand(name, opts),
+      });
+    }
     for (let i = 0; i < opts.repeat; i++) {
       const r = await measureRepeat({
         lab,
@@ -206,6 +248,18 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (
+    opts.wireguardGo !== undefined &&
+    versionOf(opts.wireguardGo, ['--version']) === 'not installed'
+  ) {
+    const from = argv.some((a) => a.startsWith('--wireguard-go'))
+      ? '--wireguard-go'
+      : WIREGUARD_GO_ENV;
+    process.stderr.write(
+      `wireguard-ts bench: ${from}: ${opts.wireguardGo} --version failed: not a wireguard-go\n${USAGE}\n`,
+    );
+    return 2;
+  }
   if (process.getuid?.() !== 0) {
     process.stderr.write('wireguard-ts bench: needs root (network namespaces, TUN devices)\n');
     return 1;
@@ -220,7 +274,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const startedAt = new Date().toISOString();
   const proofCandidates = opts.skipProof
     ? []
-    : PROOF_PREFERENCE.filter((c) => opts.only.includes(c) && !skipReason(c));
+    : PROOF_PREFERENCE.filter((c) => opts.only.includes(c) && !skipReason(c, opts));
   const attempted = new Set<CaseName>();
   // The proof runs on the most preferred case, or on the next one if that case failed first.
   const proofHere = (name: CaseName): boolean => {
@@ -254,11 +308,12 @@ export async function runBench(argv: string[]): Promise<number> {
   const report: BenchReport = {
     startedAt,
     host: { cpus: cpus().length, kernel: release(), node: process.version },
-    versions: versions(),
+    versions: versions(opts),
     options: {
       durationS: opts.durationS,
       repeat: opts.repeat,
       only: opts.only,
+      wireguardGo: opts.wireguardGo ?? null,
       workers: opts.workers ?? null,
       mtu: opts.mtu,
       pingIntervalMs: opts.pingIntervalMs,

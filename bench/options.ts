@@ -2,16 +2,28 @@
  * The command line of `wireguard-ts bench`: parsing and validation. Usage errors throw
  * WgError('ERR_INVALID_VALUE') naming the option, so the CLI can exit 2 with one line.
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { WgError } from '../src/errors.js';
 
-export const CASE_NAMES = ['bare', 'go', 'ts', 'mixed'] as const;
+export const CASE_NAMES = ['bare', 'go', 'go-debian', 'ts', 'mixed'] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
+
+/** Picks the wireguard-go build for the go and mixed cases when --wireguard-go is not given. */
+export const WIREGUARD_GO_ENV = 'WG_TS_BENCH_WIREGUARD_GO';
+/** Debian's wireguard-go, the go-debian case's pair (and the go case's without a path). */
+export const DEBIAN_WIREGUARD_GO = '/usr/bin/wireguard-go';
 
 export interface BenchOptions {
   /** Seconds per iperf3 run. */
   readonly durationS: number;
   readonly repeat: number;
   readonly only: readonly CaseName[];
+  /**
+   * Absolute path of the wireguard-go build for the go and mixed cases, from --wireguard-go or
+   * WG_TS_BENCH_WIREGUARD_GO; undefined: wireguard-go from PATH, and no go-debian case.
+   */
+  readonly wireguardGo: string | undefined;
   /** Passed to the wireguard-ts daemon as WG_TS_WORKERS; undefined leaves its default. */
   readonly workers: number | undefined;
   readonly jsonFile: string;
@@ -35,7 +47,11 @@ export const USAGE = `Usage: wireguard-ts bench [options]     (as root; end-to-e
        wireguard-ts bench micro [--help]   (per-function micro-benchmarks)
   --duration S     seconds per iperf3 run (default 10)
   --repeat N       repeats per case; medians are reported (default 3)
-  --only LIST      cases, comma-separated: bare,go,ts,mixed (default all)
+  --only LIST      cases, comma-separated: bare,go,go-debian,ts,mixed (default all;
+                   go-debian only with --wireguard-go)
+  --wireguard-go PATH  the wireguard-go build for the go and mixed cases (default:
+                   wireguard-go on PATH; env WG_TS_BENCH_WIREGUARD_GO); adds the go-debian
+                   case, a pair of Debian's ${DEBIAN_WIREGUARD_GO}, next to it
   --workers N      WG_TS_WORKERS for the wireguard-ts daemons (0 = seal/open inline)
   --json FILE      JSON results (default bench-results/bench-<date>.json)
   --svg FILE       SVG bar chart (default bench-results/bench-<date>.svg)
@@ -61,10 +77,30 @@ function intOption(name: string, raw: string | undefined, min: number, max: numb
   return n;
 }
 
-export function parseOptions(argv: readonly string[], now = new Date()): BenchOptions {
+/** An existing executable file, made absolute (the daemons start in other namespaces). */
+function executable(name: string, raw: string | undefined): string {
+  if (!raw) throw new WgError('ERR_INVALID_VALUE', `${name}: expected a path`, name);
+  const path = resolve(raw);
+  let why: string | undefined;
+  try {
+    if (!statSync(path).isFile()) why = 'not a file';
+    else accessSync(path, constants.X_OK);
+  } catch (err) {
+    why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not executable';
+  }
+  if (why) throw new WgError('ERR_INVALID_VALUE', `${name}: ${raw}: ${why}`, name);
+  return path;
+}
+
+export function parseOptions(
+  argv: readonly string[],
+  now = new Date(),
+  env: NodeJS.ProcessEnv = process.env,
+): BenchOptions {
   let durationS = 10;
   let repeat = 3;
-  let only: CaseName[] = [...CASE_NAMES];
+  let only: CaseName[] | undefined;
+  let wireguardGo: string | undefined;
   let workers: number | undefined;
   let jsonFile: string | undefined;
   let svgFile: string | undefined;
@@ -110,10 +146,13 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
             name,
           );
         }
-        // Keep the canonical order so tables and charts always read bare, go, ts, mixed.
+        // Keep the canonical order so tables and charts always read bare, go, go-debian, ts, mixed.
         only = CASE_NAMES.filter((c) => names.includes(c));
         break;
       }
+      case '--wireguard-go':
+        wireguardGo = executable(name, value());
+        break;
       case '--json':
         jsonFile = value();
         if (!jsonFile) throw new WgError('ERR_INVALID_VALUE', '--json: expected a file name', name);
@@ -138,11 +177,24 @@ export function parseOptions(argv: readonly string[], now = new Date()): BenchOp
         throw new WgError('ERR_INVALID_VALUE', `unknown option ${arg}`, arg);
     }
   }
+  const fromEnv = env[WIREGUARD_GO_ENV];
+  if (wireguardGo === undefined && fromEnv !== undefined && fromEnv !== '') {
+    wireguardGo = executable(WIREGUARD_GO_ENV, fromEnv);
+  }
+  // Without a path the go case already is Debian's build: a go-debian case would repeat it.
+  if (wireguardGo === undefined && only?.includes('go-debian')) {
+    throw new WgError(
+      'ERR_INVALID_VALUE',
+      '--only: go-debian needs --wireguard-go PATH (without it, go is the wireguard-go on PATH)',
+      '--only',
+    );
+  }
   const stamp = dateStamp(now);
   return {
     durationS,
     repeat,
-    only,
+    only: only ?? CASE_NAMES.filter((c) => c !== 'go-debian' || wireguardGo !== undefined),
+    wireguardGo,
     workers,
     jsonFile: jsonFile ?? `bench-results/bench-${stamp}.json`,
     svgFile: svgFile ?? `bench-results/bench-${stamp}.svg`,

@@ -2,6 +2,7 @@
  * The text report: one table row per case, then ratios against the wireguard-go pair, then the
  * encryption proof. Figures are medians over repeats.
  */
+import { DEBIAN_WIREGUARD_GO } from './options.js';
 import type { BenchReport, CaseResult, CaseSummary, EncryptionProof } from './results.js';
 
 function fmt(v: number, digits: number): string {
@@ -99,12 +100,26 @@ export function formatProof(proof: EncryptionProof | null, note: string | null):
   return lines.join('\n');
 }
 
+/** Which wireguard-go build each case ran: ratios mean little without it. */
+export function formatBuilds(report: BenchReport): string {
+  const v = report.versions;
+  const lines = [
+    `wireguard-go for go and mixed: ${v['wireguard-go'] ?? '-'} (${report.options.wireguardGo ?? 'wireguard-go on PATH'})`,
+  ];
+  if (v['wireguard-go-debian'] !== undefined) {
+    lines.push(`wireguard-go for go-debian: ${v['wireguard-go-debian']} (${DEBIAN_WIREGUARD_GO})`);
+  }
+  lines.push(`wireguard-ts ${v['wireguard-ts'] ?? '-'}, ${v['iperf3'] ?? 'iperf3 -'}`);
+  return lines.join('\n');
+}
+
 export function formatReport(report: BenchReport): string {
   const o = report.options;
   const rttMethods = new Set(report.cases.map((c) => c.summary?.rttMethod).filter((m) => m));
   return [
     `wireguard-ts bench: ${o.durationS} s per run, ${o.repeat} repeat(s), medians; inner MTU ${o.mtu}; ` +
       `${report.host.cpus} CPUs, kernel ${report.host.kernel}, node ${report.host.node}`,
+    formatBuilds(report),
     '',
     formatTable(report.cases),
     '',

@@ -83,6 +83,8 @@ export interface BenchReport {
     readonly durationS: number;
     readonly repeat: number;
     readonly only: readonly CaseName[];
+    /** The --wireguard-go path; null: wireguard-go from PATH. */
+    readonly wireguardGo: string | null;
     readonly workers: number | null;
     readonly mtu: number;
     readonly pingIntervalMs: number;

@@ -15,11 +15,13 @@ const METRICS = [
 const COLORS: Record<string, string> = {
   bare: '#9e9e9e',
   go: '#1f77b4',
+  'go-debian': '#8fb9dc',
   ts: '#d62728',
   mixed: '#ff7f0e',
 };
 
 const W = 900;
+const LEGEND_PER_ROW = 4;
 const H = 480;
 const M = { left: 70, right: 20, top: 50, bottom: 90 };
 
@@ -100,9 +102,11 @@ export function renderSvg(cases: readonly CaseResult[], title: string): string {
       `<text x="${(M.left + gi * groupW + groupW / 2).toFixed(1)}" y="${M.top + plotH + 20}" text-anchor="middle" font-size="13">${esc(m.label)}</text>`,
     );
   });
+  // Four legend entries fit a row; a fifth case (go-debian) starts a second row.
+  const rows = Math.ceil(shown.length / LEGEND_PER_ROW);
   shown.forEach((c, i) => {
-    const lx = M.left + i * 210;
-    const ly = H - 30;
+    const lx = M.left + (i % LEGEND_PER_ROW) * 210;
+    const ly = H - (rows > 1 ? 44 : 30) + Math.floor(i / LEGEND_PER_ROW) * 22;
     out.push(
       `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[c.name] ?? '#555'}"/>`,
       `<text x="${lx + 18}" y="${ly}">${esc(c.label)}</text>`,

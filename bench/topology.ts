@@ -117,6 +117,7 @@ export async function startTunnel(
   implB: Impl,
   mtu: number,
   env: Readonly<Record<string, string>>,
+  build: { readonly goCommand?: string } = {},
 ): Promise<Tunnel> {
   const ifA = lab.name(`${caseName}a`);
   const ifB = lab.name(`${caseName}b`);
@@ -127,9 +128,9 @@ export async function startTunnel(
     await lab.tryExec(u.b, 'ip', ['link', 'del', ifB]);
   };
   try {
-    const da = await startDaemon(lab, u.a, implA, ifA, { env });
+    const da = await startDaemon(lab, u.a, implA, ifA, { env, ...build });
     daemons.push(da);
-    const db = await startDaemon(lab, u.b, implB, ifB, { env });
+    const db = await startDaemon(lab, u.b, implB, ifB, { env, ...build });
     daemons.push(db);
     const keyA = await genkey(lab);
     const keyB = await genkey(lab);

@@ -36,18 +36,24 @@ export function socketPath(ifname: string): string {
   return join(SOCKET_DIR, `${ifname}.sock`);
 }
 
-/** The executable for an implementation, as wg-quick's WG_QUICK_USERSPACE_IMPLEMENTATION. */
-export function implCommand(impl: Impl): string {
-  return impl === 'ts' ? TS_BIN : 'wireguard-go';
+/** wireguard-go as found on PATH, unless a caller names another build. */
+export const DEFAULT_GO_COMMAND = 'wireguard-go';
+
+/**
+ * The executable for an implementation, as wg-quick's WG_QUICK_USERSPACE_IMPLEMENTATION;
+ * `goCommand` picks the wireguard-go build (the bench compares builds side by side).
+ */
+export function implCommand(impl: Impl, goCommand = DEFAULT_GO_COMMAND): string {
+  return impl === 'ts' ? TS_BIN : goCommand;
 }
 
 /** Why an implementation cannot run here, or undefined when it can. */
-export function implSkipReason(impl: Impl): string | undefined {
+export function implSkipReason(impl: Impl, goCommand = DEFAULT_GO_COMMAND): string | undefined {
   if (impl === 'ts') {
     return existsSync(TS_CLI) ? undefined : `wireguard-ts not built yet (${TS_CLI} missing)`;
   }
-  const r = spawnSync('wireguard-go', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : 'wireguard-go not installed';
+  const r = spawnSync(goCommand, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `${goCommand} not installed`;
 }
 
 export function pairSkipReason(pair: ImplPair): string | undefined {
@@ -90,6 +96,8 @@ export interface DaemonOptions {
   readonly logLevel?: 'verbose' | 'debug' | 'error' | 'silent';
   readonly env?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number;
+  /** The wireguard-go executable for impl 'go'; default wireguard-go from PATH. */
+  readonly goCommand?: string;
 }
 
 export interface Daemon {
@@ -145,14 +153,14 @@ export async function startDaemon(
   ifname: string,
   opts: DaemonOptions = {},
 ): Promise<Daemon> {
-  const skip = implSkipReason(impl);
+  const skip = implSkipReason(impl, opts.goCommand);
   if (skip) throw new Error(skip);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (opts.logLevel !== 'silent') env['LOG_LEVEL'] = opts.logLevel ?? 'error';
   delete env['WG_PROCESS_FOREGROUND'];
   const args = opts.foreground ? ['-f', ifname] : [ifname];
-  const launcher = lab.spawn(ns, implCommand(impl), args, { env });
+  const launcher = lab.spawn(ns, implCommand(impl, opts.goCommand), args, { env });
   const sock = socketPath(ifname);
   let pid = -1;
   const daemon: Daemon = {

@@ -8,7 +8,8 @@
  * TSO4/6, USO4/6), so the kernel's TCP stack hands over 64 KiB super-packets instead of one read
  * per segment; the addon splits them into MTU-sized IP packets in the read slab, so onPackets sees
  * the same plain packets either way. Writes carry a zero virtio_net_hdr, except runs of one TCP
- * flow, which the addon coalesces into one GSO super-packet (receive GRO, WG_TS_TUN_GRO).
+ * flow, which the addon coalesces into one GSO super-packet (receive GRO, WG_TS_TUN_GRO), and runs
+ * of one UDP flow, likewise when the kernel has USO (>= 6.2; WG_TS_TUN_UDP_GRO).
  * WG_TS_TUN_OFFLOAD=0 turns this off, =1 on; unset means DEFAULT_TUN_OFFLOAD.
  */
 import { DEFAULT_MTU } from '../constants.js';
@@ -42,6 +43,36 @@ export function tunGroWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** TUN_F_* offload flags (linux/if_tun.h). */
 export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
+
+/**
+ * Whether TUN writes coalesce runs of one UDP flow into GSO_UDP_L4 super-packets, when
+ * WG_TS_TUN_UDP_GRO is unset (only on kernels that grant USO, >= 6.2; wireguard-go does the
+ * same there). See docs/performance.md for the A/B measurement behind the default.
+ */
+export const DEFAULT_TUN_UDP_GRO = true;
+
+/** WG_TS_TUN_UDP_GRO: '0'/'false'/'off' off, anything else on; unset: DEFAULT_TUN_UDP_GRO. */
+export function tunUdpGroWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return envSwitch(env['WG_TS_TUN_UDP_GRO'], DEFAULT_TUN_UDP_GRO);
+}
+
+/** tunWrite's coalesce bits (gso.c): which protocols' runs go out as super-packets. */
+export const COALESCE = { TCP: 1, UDP: 2 } as const;
+
+/**
+ * The coalesce bits for a device: TCP runs whenever frames carry a 10-byte header (the kernel
+ * takes TCP GSO frames then), UDP runs only where the kernel granted USO, whose absence also
+ * means it would refuse GSO_UDP_L4 frames (before 6.2).
+ */
+export function coalesceBits(
+  vnetHdr: number,
+  offload: number,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  if (vnetHdr !== 10) return 0;
+  const uso = offload > 0 && (offload & (TUN_F.USO4 | TUN_F.USO6)) === (TUN_F.USO4 | TUN_F.USO6);
+  return (tunGroWanted(env) ? COALESCE.TCP : 0) | (uso && tunUdpGroWanted(env) ? COALESCE.UDP : 0);
+}
 
 /** Int32 slots of the tunReadVnet state (src/tun/native/tun.c). */
 const RV = {
@@ -141,8 +172,7 @@ export class LinuxTun implements TunDevice {
     this.name = name;
     this.vnetHdr = vnetHdr;
     this.offload = offload;
-    // The kernel takes GSO frames whenever IFF_VNET_HDR is on (TUN_F_* only govern reads).
-    this.coalesce = vnetHdr === 10 && tunGroWanted() ? 1 : 0;
+    this.coalesce = coalesceBits(vnetHdr, offload);
     this.readState[RV.HDR_SIZE] = vnetHdr;
     this.scratch = vnetHdr > 0 ? new Uint8Array(64 + TUN_SLOT_SIZE) : null;
     this.lastMtu = DEFAULT_MTU;

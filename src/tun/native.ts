@@ -49,7 +49,7 @@ export interface NativeAddon {
     lengths: Int32Array,
     count: number,
     vnetHdr?: number,
-    /** 1: runs of one TCP flow go out as GSO super-packets (needs a 10-byte vnetHdr). */
+    /** Bits (COALESCE): runs of one TCP (1) / UDP (2) flow go out as GSO super-packets. */
     coalesce?: number,
   ): number;
   /** Reads frames with a virtio_net_hdr, splitting TSO/USO super-packets into slots. */

@@ -35,7 +35,7 @@ const MAIN_JS = fileURLToPath(new URL('../../bench/main.js', import.meta.url));
 const TS_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 test('options: defaults, every flag, and usage errors naming the option', () => {
-  const d = parseOptions([], new Date('2026-11-25T19:00:00Z'));
+  const d = parseOptions([], new Date('2026-11-25T19:00:00Z'), {});
   assert.equal(d.durationS, 10);
   assert.equal(d.repeat, 3);
   assert.deepEqual(d.only, ['bare', 'go', 'ts', 'mixed']);
@@ -45,25 +45,29 @@ test('options: defaults, every flag, and usage errors naming the option', () => 
   assert.equal(d.cpuProfDir, undefined);
   assert.equal(d.jsonFile, 'bench-results/bench-2026-11-25T190000.json');
   assert.equal(d.svgFile, 'bench-results/bench-2026-11-25T190000.svg');
-  const o = parseOptions([
-    '--duration',
-    '2',
-    '--repeat=1',
-    '--only',
-    'mixed,bare',
-    '--workers',
-    '4',
-    '--mtu',
-    '9000',
-    '--json',
-    'x.json',
-    '--svg',
-    'y.svg',
-    '--no-proof',
-    '--cpu-prof',
-    'prof',
-    '--ping-interval=2',
-  ]);
+  const o = parseOptions(
+    [
+      '--duration',
+      '2',
+      '--repeat=1',
+      '--only',
+      'mixed,bare',
+      '--workers',
+      '4',
+      '--mtu',
+      '9000',
+      '--json',
+      'x.json',
+      '--svg',
+      'y.svg',
+      '--no-proof',
+      '--cpu-prof',
+      'prof',
+      '--ping-interval=2',
+    ],
+    new Date(),
+    {},
+  );
   assert.deepEqual(o.only, ['bare', 'mixed'], 'canonical order');
   assert.deepEqual(
     [

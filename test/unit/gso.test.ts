@@ -271,22 +271,28 @@ test('malformed frames are refused', { skip }, () => {
 // TUN write coalescing (gso.c wgts_tcp_coalesce), the inverse of the split above: a run of one
 // TCP flow becomes one super-packet that the kernel (or our own split) turns back into exactly
 // the same packets; anything Linux's GRO would not merge, or a bad checksum, stops the run.
+type CoalesceFn = (
+  slab: Uint8Array,
+  offsets: Int32Array,
+  lengths: Int32Array,
+  first: number,
+  count: number,
+  out: Uint8Array,
+  vnet: Uint8Array,
+  outLen: Int32Array,
+) => number;
 interface GroAddon {
-  tcpCoalesce(
-    slab: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    first: number,
-    count: number,
-    out: Uint8Array,
-    vnet: Uint8Array,
-    outLen: Int32Array,
-  ): number;
+  tcpCoalesce: CoalesceFn;
+  udpCoalesce: CoalesceFn;
 }
 const groSkip =
   skip || (typeof (addon as unknown as GroAddon).tcpCoalesce !== 'function' && 'no tcpCoalesce');
 
-function coalesce(pkts: Uint8Array[], first = 0): { n: number; frame: Uint8Array } {
+function coalesce(
+  pkts: Uint8Array[],
+  first = 0,
+  proto: 'tcp' | 'udp' = 'tcp',
+): { n: number; frame: Uint8Array } {
   const gro = addon as unknown as GroAddon;
   const slab = new Uint8Array(pkts.length * SLOT);
   const offsets = new Int32Array(pkts.length);
@@ -299,7 +305,8 @@ function coalesce(pkts: Uint8Array[], first = 0): { n: number; frame: Uint8Array
   const out = new Uint8Array(65536);
   const vnet = new Uint8Array(10);
   const outLen = new Int32Array(1);
-  const n = gro.tcpCoalesce(slab, offsets, lengths, first, pkts.length, out, vnet, outLen);
+  const fn = proto === 'tcp' ? gro.tcpCoalesce : gro.udpCoalesce;
+  const n = fn(slab, offsets, lengths, first, pkts.length, out, vnet, outLen);
   const frame = new Uint8Array(10 + outLen[0]!);
   frame.set(vnet);
   frame.set(out.subarray(0, outLen[0]), 10);
@@ -389,3 +396,108 @@ test('runs stop where Linux GRO would not merge', { skip: groSkip }, () => {
   const udp = split(superPacket({ v6: false, udp: true, payload: 3000, gsoSize: 1000 }).frame);
   assert.equal(cut(udp), 1, 'UDP is not coalesced');
 });
+
+// UDP (gso.c wgts_udp_coalesce): a run of one UDP flow becomes one GSO_UDP_L4 super-packet, which
+// the kernel splits again for a socket without UDP_GRO, as our own split does here.
+const udpGroSkip =
+  skip || (typeof (addon as unknown as GroAddon).udpCoalesce !== 'function' && 'no udpCoalesce');
+const udpCut = (pkts: Uint8Array[]) => coalesce(pkts, 0, 'udp').n;
+
+/** A copy of a UDP datagram with one byte changed and its UDP checksum (and IPv4's) redone. */
+function editedUdp(seg: Uint8Array, at: number, f: (b: number) => number, v6 = false): Uint8Array {
+  const s = Uint8Array.from(seg);
+  s[at] = f(s[at]!);
+  const ipLen = v6 ? 40 : 20;
+  if (!v6) {
+    put16(s, 10, 0);
+    put16(s, 10, ~fold(sum16(s, 0, 20)) & 0xffff);
+  }
+  put16(s, ipLen + 6, 0);
+  const c = ~fold(sum16(s, ipLen, s.length, pseudoSum(s, v6, 17, s.length - ipLen))) & 0xffff;
+  put16(s, ipLen + 6, c === 0 ? 0xffff : c);
+  assert.ok(l4ChecksumOk(s, ipLen, v6, 17));
+  return s;
+}
+
+test(
+  'UDP: coalesce then split gives back the same datagrams, byte for byte',
+  { skip: udpGroSkip },
+  () => {
+    for (const v6 of [false, true]) {
+      // iperf3's datagrams at inner MTU 1420: 1392 bytes of payload; a short one closes the run.
+      const segs = split(
+        superPacket({ v6, udp: true, payload: 1392 * 20 + 99, gsoSize: 1392 }).frame,
+      );
+      assert.equal(segs.length, 21);
+      const { n, frame } = coalesce(segs, 0, 'udp');
+      assert.equal(n, 21, 'the whole run');
+      const dv = new DataView(frame.buffer);
+      assert.equal(frame[0], 1, 'NEEDS_CSUM');
+      assert.equal(frame[1], GSO.UDP_L4);
+      assert.equal(dv.getUint16(2, true), (v6 ? 40 : 20) + 8, 'hdr_len');
+      assert.equal(dv.getUint16(4, true), 1392, 'gso_size');
+      assert.equal(dv.getUint16(6, true), v6 ? 40 : 20, 'csum_start');
+      assert.equal(dv.getUint16(8, true), 6, 'csum_offset');
+      const pkt = frame.subarray(10);
+      if (!v6) assert.ok(ipv4HeaderOk(pkt), 'IPv4 header checksum');
+      assert.equal(be16(pkt, (v6 ? 40 : 20) + 4), pkt.length - (v6 ? 40 : 20), 'UDP length');
+      assert.deepEqual(split(frame), segs, `v6=${v6}`);
+      // Starting inside a batch: the run begins at `first`.
+      assert.equal(coalesce(segs, 5, 'udp').n, 16);
+    }
+  },
+);
+
+test(
+  'UDP: runs stop at another flow, IP field, size, checksum or limit',
+  { skip: udpGroSkip },
+  () => {
+    const segs = split(
+      superPacket({ v6: false, udp: true, payload: 1000 * 8, gsoSize: 1000 }).frame,
+    );
+    assert.equal(udpCut(segs), 8);
+    assert.equal(udpCut(segs.slice(0, 1)), 1, 'nothing to merge with');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 21, (b) => b ^ 1)]), 1, 'another port');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 19, (b) => b ^ 1)]), 1, 'another address');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 8, () => 1)]), 1, 'another TTL');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 1, () => 0x10)]), 1, 'another ToS');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 6, () => 0)]), 1, 'DF cleared');
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 6, () => 0x60)]), 1, 'a fragment (MF)');
+    // The IPv4 id is not compared: a split renumbers the datagrams from the first one's id.
+    assert.equal(udpCut([segs[0]!, editedUdp(segs[1]!, 5, (b) => b ^ 0x55), segs[2]!]), 3, 'ids');
+    assert.equal(
+      udpCut([segs[0]!, editedUdp(segs[1]!, 100, (b) => b ^ 1), segs[2]!]),
+      3,
+      'payload',
+    );
+    const bad = Uint8Array.from(segs[1]!);
+    bad[bad.length - 1] ^= 0x40;
+    assert.equal(udpCut([segs[0]!, bad, segs[2]!]), 1, 'a datagram whose checksum fails');
+    assert.equal(udpCut([bad, segs[2]!]), 1, 'nor as the first');
+    const noCsum = Uint8Array.from(segs[0]!);
+    put16(noCsum, 26, 0);
+    assert.equal(udpCut([noCsum, segs[1]!]), 1, 'an IPv4 datagram without a checksum');
+    assert.equal(udpCut([segs[0]!, noCsum]), 1, 'nor after one');
+    const short = split(
+      superPacket({ v6: false, udp: true, payload: 500, gsoSize: 1000 }).frame,
+    )[0]!;
+    assert.equal(udpCut([segs[0]!, short, segs[1]!]), 2, 'a short datagram closes the run');
+    assert.equal(udpCut([short, segs[1]!]), 1, 'a larger datagram after a short one');
+    const tcp = split(superPacket({ v6: false, payload: 3000, gsoSize: 1000 }).frame);
+    assert.equal(udpCut([segs[0]!, tcp[0]!]), 1, 'TCP ends a UDP run');
+    assert.equal(udpCut(tcp), 1, 'TCP is not UDP-coalesced');
+    assert.equal(coalesce(segs, 0, 'tcp').n, 1, 'nor UDP TCP-coalesced');
+    // At most 64 datagrams, and at most 65535 bytes of IP packet.
+    const small = split(
+      superPacket({ v6: false, udp: true, payload: 100 * 70, gsoSize: 100 }).frame,
+      70,
+    );
+    assert.equal(udpCut(small), 64, 'the kernel splits at most 64 segments');
+    const big = split(
+      superPacket({ v6: true, udp: true, payload: 1392 * 60, gsoSize: 1392 }).frame,
+    );
+    const { n, frame } = coalesce(big, 0, 'udp');
+    assert.equal(n, Math.floor((65535 - 48) / 1392), 'the IP length caps the run');
+    assert.ok(frame.length - 10 <= 65535);
+  },
+);

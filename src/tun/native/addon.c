@@ -24,6 +24,7 @@ NAPI_MODULE_INIT() {
       EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
       EXPORT("aeadEngine", wgts_aead_engine),
       EXPORT("tunReadVnet", wgts_tun_read_vnet), EXPORT("gsoSplit", wgts_gso_split_js), EXPORT("tcpCoalesce", wgts_tcp_coalesce_js),
+      EXPORT("udpCoalesce", wgts_udp_coalesce_js),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
     return NULL;

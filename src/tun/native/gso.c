@@ -391,11 +391,126 @@ int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t
 }
 
 /*
- * tcpCoalesce(slab, offsets, lengths, first, count, out, vnet, outLen) -> packets merged (tests).
- * When more than 1, `out` holds the super-packet (outLen[0] bytes) and `vnet` its 10-byte
- * virtio_net_hdr, as tunWrite with coalesce would write them.
+ * UDP receive coalescing for TUN writes (what the kernel's udp_gro_receive does for a socket
+ * with UDP_GRO, and wireguard-go's udpGRO): packets first.. of a batch that continue one UDP
+ * flow, with equal IP fields, all payloads of the first one's size except a shorter last one,
+ * become one GSO_UDP_L4 super-packet (kernels >= 6.2 take it from a TUN; a receiving socket
+ * without UDP_GRO gets the datagrams split again, each with its own payload and checksum).
+ * Returns how many packets were merged (1: not mergeable, `out` unused).
  */
-napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info) {
+typedef struct {
+  int v6;
+  size_t ip_len, payload;
+} udp_pkt;
+
+static int parse_udp(const uint8_t *p, size_t len, udp_pkt *u) {
+  if (len < 28) return 0;
+  int version = p[0] >> 4;
+  if (version == 4) {
+    if ((p[0] & 0x0f) != 5 || p[9] != 17 || rd16(p + 2) != len) return 0;
+    if ((rd16(p + 6) & 0x3fff) != 0) return 0; /* a fragment (MF or offset) */
+    u->v6 = 0;
+    u->ip_len = 20;
+  } else if (version == 6) {
+    if (len < 48 || p[6] != 17 || (size_t)rd16(p + 4) + 40 != len) return 0;
+    u->v6 = 1;
+    u->ip_len = 40;
+  } else {
+    return 0;
+  }
+  if (rd16(p + u->ip_len + 4) != len - u->ip_len) return 0;
+  u->payload = len - u->ip_len - 8;
+  return 1;
+}
+
+/* Same flow and IP fields that segmentation copies: addresses, ports, ToS/traffic class and flow
+ * label, DF, TTL/hop limit. The IPv4 id is not compared: segmentation numbers the datagrams
+ * from the first one's id, as the kernel's own GRO does. */
+static int same_udp_flow(const uint8_t *a, const udp_pkt *ua, const uint8_t *b,
+                         const udp_pkt *ub) {
+  if (ua->v6 != ub->v6) return 0;
+  if (!ua->v6) {
+    if (a[1] != b[1] || (a[6] >> 5) != (b[6] >> 5) || a[8] != b[8] || memcmp(a + 12, b + 12, 8))
+      return 0;
+  } else {
+    if (memcmp(a, b, 4) || a[7] != b[7] || memcmp(a + 8, b + 8, 32)) return 0;
+  }
+  return memcmp(a + ua->ip_len, b + ub->ip_len, 4) == 0;
+}
+
+/* A datagram goes into a CHECKSUM_PARTIAL super-packet only if its own checksum verifies; IPv4
+ * datagrams without one (0) are written alone, as the kernel would take them. */
+static int udp_csum_ok(const uint8_t *p, size_t len, const udp_pkt *u) {
+  if (!u->v6 && rd16(p + u->ip_len + 6) == 0) return 0;
+  uint64_t acc = u->v6 ? csum_add(p + 8, 32, 0) : csum_add(p + 12, 8, 0);
+  acc += csum_be16(17) + csum_be16((uint16_t)(len - u->ip_len));
+  acc = csum_add(p + u->ip_len, len - u->ip_len, acc);
+  return csum_fold(acc) == 0xffff;
+}
+
+int wgts_udp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
+                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
+                      size_t *out_len) {
+  const uint8_t *p0 = slab + offsets[first];
+  size_t len0 = (size_t)lengths[first];
+  udp_pkt u0;
+  if (first + 1 >= count || !parse_udp(p0, len0, &u0) || u0.payload == 0) return 1;
+  if (!udp_csum_ok(p0, len0, &u0)) return 1;
+  size_t gso = u0.payload, hdr = u0.ip_len + 8, total = len0;
+  int n = 1;
+  while (first + n < count && n < COALESCE_MAX_SEGMENTS) {
+    const uint8_t *p = slab + offsets[first + n];
+    size_t len = (size_t)lengths[first + n];
+    udp_pkt u;
+    if (!parse_udp(p, len, &u) || u.payload == 0 || u.payload > gso) break;
+    if (!same_udp_flow(p0, &u0, p, &u) || !udp_csum_ok(p, len, &u)) break;
+    if (total + u.payload > 0xffff || total + u.payload > cap) break;
+    total += u.payload;
+    n++;
+    if (u.payload < gso) break; /* only the last datagram may be short */
+  }
+  if (n == 1) return 1;
+  memcpy(out, p0, len0);
+  size_t at = len0;
+  for (int k = 1; k < n; k++) {
+    const uint8_t *p = slab + offsets[first + k];
+    size_t len = (size_t)lengths[first + k];
+    memcpy(out + at, p + hdr, len - hdr);
+    at += len - hdr;
+  }
+  uint8_t *udp = out + u0.ip_len;
+  uint64_t pseudo;
+  if (!u0.v6) {
+    wr16(out + 2, (uint16_t)total);
+    out[10] = out[11] = 0;
+    csum_store(out + 10, csum_add(out, 20, 0));
+    pseudo = csum_add(out + 12, 8, 0);
+  } else {
+    wr16(out + 4, (uint16_t)(total - 40));
+    pseudo = csum_add(out + 8, 32, 0);
+  }
+  wr16(udp + 4, (uint16_t)(total - u0.ip_len));
+  pseudo += csum_be16(17) + csum_be16((uint16_t)(total - u0.ip_len));
+  /* CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not inverted. */
+  uint16_t partial = csum_fold(pseudo);
+  memcpy(udp + 6, &partial, 2);
+  uint16_t h[5] = {0, (uint16_t)hdr, (uint16_t)gso, (uint16_t)u0.ip_len, 6};
+  memcpy(vnet, h, 10);
+  vnet[0] = VNET_F_NEEDS_CSUM;
+  vnet[1] = VNET_GSO_UDP_L4;
+  *out_len = total;
+  return n;
+}
+
+typedef int (*coalesce_fn)(const uint8_t *, const int32_t *, const int32_t *, int, int,
+                           uint8_t *, size_t, uint8_t *, size_t *);
+
+/*
+ * tcpCoalesce / udpCoalesce(slab, offsets, lengths, first, count, out, vnet, outLen) -> packets
+ * merged (tests). When more than 1, `out` holds the super-packet (outLen[0] bytes) and `vnet`
+ * its 10-byte virtio_net_hdr, as tunWrite with coalesce would write them.
+ */
+static napi_value coalesce_js(napi_env env, napi_callback_info info, coalesce_fn fn) {
   napi_value argv[8];
   if (!wgts_args(env, info, 8, argv)) return NULL;
   uint8_t *slab, *out, *vnet;
@@ -420,7 +535,15 @@ napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info) {
     }
   }
   size_t len = 0;
-  int n = wgts_tcp_coalesce(slab, offsets, lengths, first, count, out, out_len_cap, vnet, &len);
+  int n = fn(slab, offsets, lengths, first, count, out, out_len_cap, vnet, &len);
   out_len[0] = (int32_t)len;
   return wgts_int(env, n);
+}
+
+napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info) {
+  return coalesce_js(env, info, wgts_tcp_coalesce);
+}
+
+napi_value wgts_udp_coalesce_js(napi_env env, napi_callback_info info) {
+  return coalesce_js(env, info, wgts_udp_coalesce);
 }

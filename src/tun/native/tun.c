@@ -253,8 +253,9 @@ napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
  * kernel refuses is skipped (counted as not written); EAGAIN stops the batch. With vnetHdr > 0
  * each packet goes out behind that many zero bytes (a virtio_net_hdr saying: no GSO, checksum
  * complete) through writev, so the caller's bytes before the packet are neither needed nor
- * touched. With coalesce (and a 10-byte header), runs of consecutive packets of one TCP flow go
- * out as one super-packet (gso.c wgts_tcp_coalesce); they count as that many packets written.
+ * touched. With coalesce bits (and a 10-byte header), runs of consecutive packets of one TCP
+ * (WGTS_COALESCE_TCP) or UDP (WGTS_COALESCE_UDP) flow go out as one super-packet (gso.c
+ * wgts_tcp_coalesce, wgts_udp_coalesce); they count as that many packets written.
  */
 static __thread uint8_t coalesce_buf[65536];
 
@@ -292,8 +293,15 @@ napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
     if (coalesce && hs == 10) {
       uint8_t vnet[10];
       size_t len = 0;
-      int n = wgts_tcp_coalesce(slab, offsets, lengths, i, count, coalesce_buf,
-                                sizeof coalesce_buf, vnet, &len);
+      int n = 1;
+      if (coalesce & WGTS_COALESCE_TCP) {
+        n = wgts_tcp_coalesce(slab, offsets, lengths, i, count, coalesce_buf, sizeof coalesce_buf,
+                              vnet, &len);
+      }
+      if (n == 1 && (coalesce & WGTS_COALESCE_UDP)) {
+        n = wgts_udp_coalesce(slab, offsets, lengths, i, count, coalesce_buf, sizeof coalesce_buf,
+                              vnet, &len);
+      }
       if (n > 1) {
         struct iovec gv[2] = {{vnet, 10}, {coalesce_buf, len}};
         do {

@@ -87,6 +87,13 @@ napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info);
 int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
                       int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
                       size_t *out_len);
+napi_value wgts_udp_coalesce_js(napi_env env, napi_callback_info info);
+int wgts_udp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
+                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
+                      size_t *out_len);
+/* tunWrite's coalesce bits: which protocols' runs become super-packets. */
+#define WGTS_COALESCE_TCP 1
+#define WGTS_COALESCE_UDP 2
 napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info);
 
 #endif
