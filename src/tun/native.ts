@@ -15,6 +15,11 @@ import { WgError } from '../errors.js';
 
 /** Bytes per raw address record: family(1) pad(1) port big-endian(2) address(16). */
 export const RAW_ADDR_SIZE = 20;
+/**
+ * Bytes per local-address record (the address and interface a datagram arrived at, the source to
+ * answer from): family(1, 0 = unknown) pad(3) ifindex(4, host order) addr(16).
+ */
+export const RAW_LOCAL_SIZE = 24;
 /** The most datagrams one udpRecv call returns (the addon's stack batch). */
 export const NATIVE_MAX_BATCH = 128;
 
@@ -86,8 +91,13 @@ export interface NativeAddon {
     offset?: number,
     /** Segment size of each coalesced (GRO) buffer, 0 for a plain datagram. */
     groSizes?: Int32Array,
+    /** RAW_LOCAL_SIZE records: where each datagram (or coalesced buffer) arrived. */
+    locals?: Uint8Array,
   ): number;
-  /** Sends `count` datagrams to the one raw address `addr`; returns how many left. */
+  /**
+   * Sends `count` datagrams to the one raw address `addr`; returns how many left. A local record
+   * after the address (at RAW_ADDR_SIZE) makes them leave from that address.
+   */
   udpSend(
     fd: number,
     slab: Uint8Array,
@@ -97,6 +107,8 @@ export interface NativeAddon {
     addr: Uint8Array,
     /** [enabled, errno]: runs of equal datagrams go out with UDP_SEGMENT while enabled. */
     gso?: Int32Array,
+    /** [0] = the errno with which the kernel refused the local source (sent without it), or 0. */
+    state?: Int32Array,
   ): number;
   /** Probes UDP_SEGMENT (bit 1) and enables UDP_GRO (bit 2) on a socket. */
   udpOffload(fd: number, wantGso: boolean, wantGro: boolean): number;

@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DropReason } from '../errors.js';
 import type { Device, DeviceOutput, Logger } from './device.js';
-import type { Endpoint } from './ip.js';
+import { sameEndpointAndLocal, withoutLocal, type Endpoint } from './ip.js';
 import type { Bind, TunDevice } from './io.js';
 import type { Peer } from './peer.js';
 
@@ -77,6 +77,7 @@ class BatchOutput implements DeviceOutput {
 
 export class Driver {
   private closedSocketDrops = 0;
+  private fallovers = 0;
   private readonly out: BatchOutput;
   private readonly now: () => number;
   private ticker: NodeJS.Timeout | null = null;
@@ -92,6 +93,15 @@ export class Driver {
   ) {
     this.out = new BatchOutput(this, device);
     this.now = opts.now ?? (() => performance.now());
+    bind.onSourceRefused = this.onSourceRefused;
+  }
+
+  /**
+   * Sends whose sticky source address the OS refused (removed, or its link gone), so they left
+   * from the route's address instead (UAPI stats=1 `source_fallovers`).
+   */
+  get sourceFallovers(): number {
+    return this.fallovers;
   }
 
   /** Opens the UDP sockets on the device's listen port and starts reading and ticking. */
@@ -167,6 +177,23 @@ export class Driver {
     this.device.receiveDatagrams(datagrams, sources, this.now(), this.out);
     // What the kernel answered to the packets just written (see TunDevice.readNow) goes out now.
     if (this.out.flush() > 0 && !this.closed) this.tun.readNow?.();
+  };
+
+  /**
+   * "Sticky, but not too sticky" (the kernel's words): peers answered from an address that is gone
+   * forget it, so later sends take the route's choice until the peer's next authenticated packet
+   * tells which address it reaches now.
+   */
+  private readonly onSourceRefused = (to: Endpoint, errno: number): void => {
+    this.fallovers++;
+    const plain = withoutLocal(to);
+    for (const peer of this.device.peers.values()) {
+      if (peer.endpoint !== null && sameEndpointAndLocal(peer.endpoint, to)) peer.endpoint = plain;
+    }
+    this.opts.log.info(
+      `source address ${to.local?.address ?? '?'} refused (errno ${errno}) sending to ` +
+        `${to.address} port ${to.port}: sending from the route's address`,
+    );
   };
 
   private readonly onTick = (): void => {

@@ -46,7 +46,13 @@ export interface Bind {
   setMark(mark: number): void;
   /** Receive buffers the kernel dropped on the sockets (queue full), when the OS tells. */
   kernelDrops?(): number;
-  /** Sends datagrams to one endpoint; returns how many were sent. */
+  /**
+   * Sends datagrams to one endpoint; returns how many were sent. An endpoint with a `local`
+   * address (as received) is answered from that address; when the OS refuses it (the address or
+   * its interface is gone), the datagrams go without it and `onSourceRefused` is called.
+   */
   send(datagrams: readonly Uint8Array[], to: Endpoint): number;
+  /** Set by the driver: `to`'s local source was refused (errno), the owner should forget it. */
+  onSourceRefused?: ((to: Endpoint, errno: number) => void) | null;
   close(): void;
 }
