@@ -132,6 +132,7 @@ export const ERRNO = {
   EAFNOSUPPORT: 97,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
+  ENETUNREACH: 101,
   EBADFD: 77,
 } as const;
 

@@ -353,9 +353,10 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
 
 /*
  * Whether a send from a sticky source failed because of the source: the address is gone (IPv4
- * routing answers EINVAL, IPv6's cmsg check EADDRNOTAVAIL), or its interface is (ENODEV) or down
- * (ENETDOWN, ENETUNREACH). The kernel's WireGuard and wireguard-go's old bind then forget the
- * source and send again without it.
+ * routing answers ENETUNREACH on 6.x kernels, EINVAL on others; IPv6's cmsg check
+ * EADDRNOTAVAIL), or its interface is gone (ENODEV) or down (ENETDOWN, ENETUNREACH). The kernel's
+ * WireGuard and wireguard-go's bind before StdNetBind then forget the source and send again
+ * without it.
  */
 static int source_refused(int err) {
   return err == EINVAL || err == EADDRNOTAVAIL || err == ENODEV || err == ENETDOWN ||
