@@ -447,7 +447,14 @@ export class UdpBind implements Bind {
 }
 
 function newSocket(family: 4 | 6, fd: number): Socket {
-  return { family, fd, poll: null, gso: new Int32Array(2), sendState: new Int32Array(1), gro: false };
+  return {
+    family,
+    fd,
+    poll: null,
+    gso: new Int32Array(2),
+    sendState: new Int32Array(1),
+    gro: false,
+  };
 }
 
 const ENDIAN_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
