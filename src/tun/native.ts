@@ -112,6 +112,16 @@ export interface NativeAddon {
   ): number;
   /** Probes UDP_SEGMENT (bit 1) and enables UDP_GRO (bit 2) on a socket. */
   udpOffload(fd: number, wantGso: boolean, wantGro: boolean): number;
+  /** A non-blocking rtnetlink socket in the IPv4 and IPv6 route groups. */
+  routeWatchOpen(): number;
+  /** Empties it; returns the route changes read (an overrun counts one), or -errno. */
+  routeWatchDrain(fd: number): number;
+  /**
+   * For `count` endpoint records (RAW_ADDR_SIZE + RAW_LOCAL_SIZE bytes each): the interface the
+   * route from the local address to the remote leaves by, -errno when the kernel refuses that
+   * source, 0 without a local address.
+   */
+  routeOifs(records: Uint8Array, count: number, mark: number, out: Int32Array): number;
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
   pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;

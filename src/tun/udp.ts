@@ -11,7 +11,9 @@
  * Sticky sources, as the kernel and wireguard-go: every source Endpoint carries the local address
  * and interface its datagram arrived at (`local`), and a send to such an endpoint leaves from that
  * address. When the kernel refuses it (the address was removed, its link went away), the batch
- * goes again without it once and `onSourceRefused` tells the owner to forget it.
+ * goes again without it once and `onSourceRefused` tells the owner to forget it. An rtnetlink
+ * watch calls `onRoutesChanged`, and `staleSources` asks the kernel whether the route to an
+ * endpoint still leaves by the interface its local address was received on.
  */
 import { WgError } from '../errors.js';
 import { envSwitch } from './env.js';
@@ -76,6 +78,8 @@ export class UdpBind implements Bind {
   private v6: Socket | null = null;
   private port = 0;
   private mark = 0;
+  private routeFd = -1;
+  private routePoll: PollHandle | null = null;
   private onDatagrams: OnDatagrams | null = null;
   // Shared memory, so a crypto pool's workers can open received batches in place.
   private readonly recvSlab = new Uint8Array(new SharedArrayBuffer(RECV_BATCH * UDP_SLOT_SIZE));
@@ -100,6 +104,7 @@ export class UdpBind implements Bind {
   /** Called once per socket when the kernel refuses GSO and it is turned off (for the log). */
   onOffloadError: ((message: string) => void) | null = null;
   onSourceRefused: ((to: Endpoint, errno: number) => void) | null = null;
+  onRoutesChanged: (() => void) | null = null;
 
   constructor() {
     this.addon = native();
@@ -156,7 +161,43 @@ export class UdpBind implements Bind {
     for (const s of [this.v4, this.v6]) if (s) this.enableOffloads(s);
     for (const s of [this.v4, this.v6]) if (s) this.watch(s);
     if (this.mark !== 0) this.setMark(this.mark);
+    this.watchRoutes();
     return this.port;
+  }
+
+  /** Without an rtnetlink socket (a sandbox), sticky sources only fall over on send errors. */
+  private watchRoutes(): void {
+    if (typeof this.addon.routeWatchOpen !== 'function') return;
+    try {
+      this.routeFd = this.addon.routeWatchOpen();
+    } catch {
+      return;
+    }
+    this.routePoll = this.addon.pollStart(this.routeFd, (status) => {
+      const changes = this.addon.routeWatchDrain(this.routeFd);
+      if (changes > 0) this.onRoutesChanged?.();
+      if (status < 0 && this.routePoll) {
+        this.addon.pollStop(this.routePoll);
+        this.routePoll = null;
+      }
+    });
+  }
+
+  staleSources(endpoints: readonly Endpoint[]): boolean[] {
+    const n = endpoints.length;
+    const records = new Uint8Array(n * ENDPOINT_RECORD_SIZE);
+    endpoints.forEach((ep, i) => {
+      const raw = this.rawFor(ep);
+      if (raw) records.set(raw, i * ENDPOINT_RECORD_SIZE);
+    });
+    const oifs = new Int32Array(n);
+    this.addon.routeOifs(records, n, this.mark, oifs);
+    return endpoints.map((ep, i) => {
+      const oif = oifs[i]!;
+      const local = ep.local;
+      if (!local || oif === 0) return false;
+      return oif < 0 || (local.ifindex !== 0 && oif !== local.ifindex);
+    });
   }
 
   /** Opens v4, then v6 on the port v4 got; returns the taken port when one of them was in use. */
@@ -439,6 +480,10 @@ export class UdpBind implements Bind {
       s.poll = null;
       this.addon.closeFd(s.fd);
     }
+    if (this.routePoll) this.addon.pollStop(this.routePoll);
+    this.routePoll = null;
+    if (this.routeFd >= 0) this.addon.closeFd(this.routeFd);
+    this.routeFd = -1;
     this.v4 = null;
     this.v6 = null;
     this.port = 0;

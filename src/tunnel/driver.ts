@@ -94,11 +94,13 @@ export class Driver {
     this.out = new BatchOutput(this, device);
     this.now = opts.now ?? (() => performance.now());
     bind.onSourceRefused = this.onSourceRefused;
+    bind.onRoutesChanged = this.onRoutesChanged;
   }
 
   /**
-   * Sends whose sticky source address the OS refused (removed, or its link gone), so they left
-   * from the route's address instead (UAPI stats=1 `source_fallovers`).
+   * Sticky source addresses given up: sends the OS refused (the address removed, its link gone),
+   * which left from the route's address instead, and sources dropped after a route change (UAPI
+   * stats=1 `source_fallovers`).
    */
   get sourceFallovers(): number {
     return this.fallovers;
@@ -194,6 +196,23 @@ export class Driver {
       `source address ${to.local?.address ?? '?'} refused (errno ${errno}) sending to ` +
         `${to.address} port ${to.port}: sending from the route's address`,
     );
+  };
+
+  /** A peer whose route now leaves by another interface answers from that route's address. */
+  private readonly onRoutesChanged = (): void => {
+    const peers = [...this.device.peers.values()].filter((p) => p.endpoint?.local);
+    if (peers.length === 0 || !this.bind.staleSources) return;
+    const stale = this.bind.staleSources(peers.map((p) => p.endpoint!));
+    peers.forEach((peer, i) => {
+      if (!stale[i]) return;
+      this.fallovers++;
+      const ep = peer.endpoint!;
+      peer.endpoint = withoutLocal(ep);
+      this.opts.log.info(
+        `source address ${ep.local?.address ?? '?'} for ${ep.address} port ${ep.port} ` +
+          'dropped after a route change: sending from the route address',
+      );
+    });
   };
 
   private readonly onTick = (): void => {

@@ -54,5 +54,13 @@ export interface Bind {
   send(datagrams: readonly Uint8Array[], to: Endpoint): number;
   /** Set by the driver: `to`'s local source was refused (errno), the owner should forget it. */
   onSourceRefused?: ((to: Endpoint, errno: number) => void) | null;
+  /** Set by the driver: the host's routes changed, so sticky sources may be stale. */
+  onRoutesChanged?: (() => void) | null;
+  /**
+   * For each endpoint: whether its local address can no longer be used as the source, because the
+   * OS refuses it or the route to the endpoint now leaves by another interface than the one the
+   * address was received on (the kernel's rule). False for an endpoint without a local address.
+   */
+  staleSources?(endpoints: readonly Endpoint[]): boolean[];
   close(): void;
 }

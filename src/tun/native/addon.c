@@ -20,6 +20,8 @@ NAPI_MODULE_INIT() {
       EXPORT("udpGetMark", wgts_udp_get_mark), EXPORT("udpDrops", wgts_udp_drops), EXPORT("blake2sMac", wgts_blake2s_mac), EXPORT("udpRecv", wgts_udp_recv),
       EXPORT("udpSend", wgts_udp_send),     EXPORT("pollStart", wgts_poll_start),
       EXPORT("pollStop", wgts_poll_stop),   EXPORT("udpOffload", wgts_udp_offload),
+      EXPORT("routeWatchOpen", wgts_route_watch_open),
+      EXPORT("routeWatchDrain", wgts_route_watch_drain), EXPORT("routeOifs", wgts_route_oifs),
       EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),
       EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
       EXPORT("aeadEngine", wgts_aead_engine),

@@ -12,10 +12,13 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "wgts.h"
@@ -524,4 +527,160 @@ napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
     gso_state[1] = gso_err;
   }
   return wgts_int(env, sent);
+}
+
+/*
+ * Route changes, for sticky sources: the kernel's WireGuard drops a peer's source when the route
+ * to the peer now leaves by another interface than the one the source was received on, and
+ * wireguard-go watches rtnetlink for the same (device/sticky_linux.go). routeWatchOpen gives a
+ * non-blocking rtnetlink socket in the IPv4 and IPv6 route groups, routeWatchDrain empties it, and
+ * routeOifs asks the kernel which interface each endpoint's route leaves by.
+ */
+
+/* routeWatchOpen() -> fd */
+napi_value wgts_route_watch_open(napi_env env, napi_callback_info info) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return wgts_throw_errno(env, errno, "socket NETLINK_ROUTE");
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    return wgts_throw_errno(env, err, "bind NETLINK_ROUTE");
+  }
+  return wgts_int(env, fd);
+}
+
+/*
+ * routeWatchDrain(fd) -> route messages read (an overrun, ENOBUFS, counts as one: something
+ * changed), or -errno.
+ */
+napi_value wgts_route_watch_drain(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!wgts_args(env, info, 1, argv)) return NULL;
+  int32_t fd;
+  if (wgts_arg_int(env, argv[0], &fd)) return NULL;
+  static char buf[1 << 16];
+  int changes = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ENOBUFS) {
+      changes++;
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return wgts_int(env, -errno);
+    }
+    if (n == 0) break;
+    int len = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) changes++;
+    }
+  }
+  return wgts_int(env, changes);
+}
+
+/* Appends a route attribute; returns the new message length. */
+static size_t put_rta(struct nlmsghdr *h, size_t cap, int type, const void *data, size_t len) {
+  size_t at = NLMSG_ALIGN(h->nlmsg_len);
+  if (at + RTA_SPACE(len) > cap) return h->nlmsg_len;
+  struct rtattr *a = (struct rtattr *)((char *)h + at);
+  a->rta_type = (unsigned short)type;
+  a->rta_len = (unsigned short)RTA_LENGTH(len);
+  memcpy(RTA_DATA(a), data, len);
+  h->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+  return h->nlmsg_len;
+}
+
+/* The output interface of the route from `src` to `dst` (family 4|6) with `mark`, or -errno. */
+static int route_oif(int fd, uint32_t seq, int family, const uint8_t *dst, const uint8_t *src,
+                     uint32_t mark) {
+  union {
+    struct nlmsghdr h;
+    char buf[NLMSG_SPACE(sizeof(struct rtmsg)) + 3 * RTA_SPACE(16)];
+  } req;
+  memset(&req, 0, sizeof req);
+  size_t alen = family == 4 ? 4 : 16;
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+  req.h.nlmsg_type = RTM_GETROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.h.nlmsg_seq = seq;
+  struct rtmsg *r = NLMSG_DATA(&req.h);
+  r->rtm_family = family == 4 ? AF_INET : AF_INET6;
+  r->rtm_dst_len = (unsigned char)(alen * 8);
+  r->rtm_src_len = (unsigned char)(alen * 8);
+  put_rta(&req.h, sizeof req, RTA_DST, dst, alen);
+  put_rta(&req.h, sizeof req, RTA_SRC, src, alen);
+  if (mark != 0) put_rta(&req.h, sizeof req, RTA_MARK, &mark, sizeof mark);
+  if (send(fd, &req, req.h.nlmsg_len, 0) < 0) return -errno;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    int len = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        return e->error < 0 ? e->error : -EINVAL;
+      }
+      if (h->nlmsg_type != RTM_NEWROUTE) continue;
+      const struct rtmsg *rm = NLMSG_DATA(h);
+      int alen_left = (int)RTM_PAYLOAD(h);
+      for (const struct rtattr *a = RTM_RTA(rm); RTA_OK(a, alen_left); a = RTA_NEXT(a, alen_left)) {
+        if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= sizeof(int)) {
+          int oif;
+          memcpy(&oif, RTA_DATA(a), sizeof oif);
+          return oif;
+        }
+      }
+      return 0;
+    }
+  }
+}
+
+/*
+ * routeOifs(records, count, mark, out) -> 0: for each endpoint record (a 20-byte address and its
+ * WGTS_LOCAL_SIZE local record, WGTS_ADDR_SIZE + WGTS_LOCAL_SIZE bytes apart), out[i] is the
+ * interface the route from the local address to the remote one leaves by, or -errno (the kernel
+ * refuses that source), or 0 for a record without a local address. One netlink socket for all.
+ */
+napi_value wgts_route_oifs(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!wgts_args(env, info, 4, argv)) return NULL;
+  uint8_t *recs;
+  size_t recs_len;
+  int32_t count;
+  uint32_t mark;
+  int32_t *out;
+  if (wgts_arg_bytes(env, argv[0], &recs, &recs_len) || wgts_arg_int(env, argv[1], &count) ||
+      wgts_arg_uint32(env, argv[2], &mark)) {
+    return NULL;
+  }
+  const size_t stride = WGTS_ADDR_SIZE + WGTS_LOCAL_SIZE;
+  if (count < 0 || (size_t)count * stride > recs_len) {
+    return wgts_throw_range(env, "records too small for count");
+  }
+  if (wgts_arg_i32(env, argv[3], &out, (size_t)count)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return wgts_throw_errno(env, errno, "socket NETLINK_ROUTE");
+  /* The kernel answers at once; the timeout only guards against a lost reply. */
+  struct timeval tv = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (int32_t i = 0; i < count; i++) {
+    const uint8_t *rec = recs + (size_t)i * stride;
+    const uint8_t *local = rec + WGTS_ADDR_SIZE;
+    if ((rec[0] != 4 && rec[0] != 6) || local[0] != rec[0]) {
+      out[i] = 0;
+      continue;
+    }
+    out[i] = route_oif(fd, (uint32_t)i + 1, rec[0], rec + 4, local + 8, mark);
+  }
+  close(fd);
+  return wgts_int(env, 0);
 }
