@@ -141,6 +141,9 @@ export abstract class DeviceBase {
       peer.next?.expire();
       const idx = peer.clearInitiation();
       if (idx !== null) this.index.delete(idx);
+      // An initiation made with the old key is void: the next packet may handshake at once
+      // (the kernel's wg_noise_expire_current_peer_keypairs, wireguard-go's ExpireCurrentKeypairs).
+      peer.lastSentHandshake = -Infinity;
     }
   }
 
