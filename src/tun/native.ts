@@ -118,8 +118,8 @@ export interface NativeAddon {
   routeWatchDrain(fd: number): number;
   /**
    * For `count` endpoint records (RAW_ADDR_SIZE + RAW_LOCAL_SIZE bytes each): the interface the
-   * route from the local address to the remote leaves by, -errno when the kernel refuses that
-   * source, 0 without a local address.
+   * route from the local address (any, without one) to the remote leaves by, or -errno when the
+   * kernel refuses that source or has no route.
    */
   routeOifs(records: Uint8Array, count: number, mark: number, out: Int32Array): number;
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */

@@ -80,6 +80,10 @@ export class UdpBind implements Bind {
   private mark = 0;
   private routeFd = -1;
   private routePoll: PollHandle | null = null;
+  /** The tunnel's own link: endpoints routed through it are loops. 0 = not checked. */
+  private loopIfindex = 0;
+  /** Whether an endpoint (without a local address) is routed through loopIfindex. */
+  private loopOf = new WeakMap<Endpoint, boolean>();
   private onDatagrams: OnDatagrams | null = null;
   // Shared memory, so a crypto pool's workers can open received batches in place.
   private readonly recvSlab = new Uint8Array(new SharedArrayBuffer(RECV_BATCH * UDP_SLOT_SIZE));
@@ -105,6 +109,7 @@ export class UdpBind implements Bind {
   onOffloadError: ((message: string) => void) | null = null;
   onSourceRefused: ((to: Endpoint, errno: number) => void) | null = null;
   onRoutesChanged: (() => void) | null = null;
+  onRoutingLoop: ((to: Endpoint) => void) | null = null;
 
   constructor() {
     this.addon = native();
@@ -175,7 +180,10 @@ export class UdpBind implements Bind {
     }
     this.routePoll = this.addon.pollStart(this.routeFd, (status) => {
       const changes = this.addon.routeWatchDrain(this.routeFd);
-      if (changes > 0) this.onRoutesChanged?.();
+      if (changes > 0) {
+        this.loopOf = new WeakMap();
+        this.onRoutesChanged?.();
+      }
       if (status < 0 && this.routePoll) {
         this.addon.pollStop(this.routePoll);
         this.routePoll = null;
@@ -183,7 +191,28 @@ export class UdpBind implements Bind {
     });
   }
 
-  staleSources(endpoints: readonly Endpoint[]): boolean[] {
+  avoidLoopsThrough(name: string): void {
+    try {
+      this.loopIfindex = this.addon.ifIndex(name);
+    } catch {
+      this.loopIfindex = 0; // the link is elsewhere (another namespace): nothing to check
+    }
+    this.loopOf = new WeakMap();
+  }
+
+  /** Whether `to` is routed through the tunnel's own link (asked once per endpoint and routing). */
+  private isLoop(to: Endpoint): boolean {
+    let loop = this.loopOf.get(to);
+    if (loop === undefined) {
+      loop = this.loopIfindex > 0 && this.routeOifsOf([to])[0] === this.loopIfindex;
+      this.loopOf.set(to, loop);
+      if (loop) this.onRoutingLoop?.(to);
+    }
+    return loop;
+  }
+
+  /** routeOifs for endpoints: the interface each one's route leaves by, or -errno. */
+  private routeOifsOf(endpoints: readonly Endpoint[]): Int32Array {
     const n = endpoints.length;
     const records = new Uint8Array(n * ENDPOINT_RECORD_SIZE);
     endpoints.forEach((ep, i) => {
@@ -191,7 +220,14 @@ export class UdpBind implements Bind {
       if (raw) records.set(raw, i * ENDPOINT_RECORD_SIZE);
     });
     const oifs = new Int32Array(n);
-    this.addon.routeOifs(records, n, this.mark, oifs);
+    if (typeof this.addon.routeOifs === 'function') {
+      this.addon.routeOifs(records, n, this.mark, oifs);
+    }
+    return oifs;
+  }
+
+  staleSources(endpoints: readonly Endpoint[]): boolean[] {
+    const oifs = this.routeOifsOf(endpoints);
     return endpoints.map((ep, i) => {
       const oif = oifs[i]!;
       const local = ep.local;
@@ -382,6 +418,7 @@ export class UdpBind implements Bind {
 
   setMark(mark: number): void {
     this.mark = mark >>> 0;
+    this.loopOf = new WeakMap(); // policy routing by mark decides what loops
     for (const s of [this.v4, this.v6]) {
       if (!s) continue;
       try {
@@ -397,6 +434,8 @@ export class UdpBind implements Bind {
     let raw = this.rawFor(to);
     const s = raw?.[0] === 4 ? this.v4 : this.v6;
     if (!s || !raw || count === 0) return 0;
+    // A received endpoint came in from outside the tunnel; a configured one may loop into it.
+    if (!to.local && this.loopIfindex > 0 && this.isLoop(to)) return 0;
     if (this.sendOffsets.length < count) {
       this.sendOffsets = new Int32Array(count);
       this.sendLengths = new Int32Array(count);

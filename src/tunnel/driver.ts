@@ -95,6 +95,11 @@ export class Driver {
     this.now = opts.now ?? (() => performance.now());
     bind.onSourceRefused = this.onSourceRefused;
     bind.onRoutesChanged = this.onRoutesChanged;
+    bind.onRoutingLoop = (to) =>
+      this.opts.log.error(
+        `routing loop: ${to.address} port ${to.port} is routed through ${tun.name} itself; ` +
+          'not sending there (set the endpoint elsewhere, or route it outside the tunnel)',
+      );
   }
 
   /**
@@ -110,6 +115,7 @@ export class Driver {
   start(): void {
     this.boundPort = this.bind.open(this.device.listenPort, this.onDatagrams);
     this.device.listenPort = this.boundPort;
+    this.bind.avoidLoopsThrough?.(this.tun.name);
     this.device.mtu = this.tun.mtu();
     this.tun.start(this.onTunPackets, (reason) => this.close(reason));
     this.ticker = setInterval(this.onTick, TICK_MS);

@@ -54,6 +54,13 @@ export interface Bind {
   send(datagrams: readonly Uint8Array[], to: Endpoint): number;
   /** Set by the driver: `to`'s local source was refused (errno), the owner should forget it. */
   onSourceRefused?: ((to: Endpoint, errno: number) => void) | null;
+  /**
+   * Refuse to send to endpoints the host routes through the interface `name` (the tunnel's own
+   * link: the datagrams would come back in as packets to seal, again and again), as the kernel's
+   * WireGuard does (ELOOP). `onRoutingLoop` is told once per endpoint.
+   */
+  avoidLoopsThrough?(name: string): void;
+  onRoutingLoop?: ((to: Endpoint) => void) | null;
   /** Set by the driver: the host's routes changed, so sticky sources may be stale. */
   onRoutesChanged?: (() => void) | null;
   /**

@@ -596,7 +596,10 @@ static size_t put_rta(struct nlmsghdr *h, size_t cap, int type, const void *data
   return h->nlmsg_len;
 }
 
-/* The output interface of the route from `src` to `dst` (family 4|6) with `mark`, or -errno. */
+/*
+ * The output interface of the route to `dst` (family 4|6) with `mark`, from `src` (NULL: any
+ * source), or -errno.
+ */
 static int route_oif(int fd, uint32_t seq, int family, const uint8_t *dst, const uint8_t *src,
                      uint32_t mark) {
   union {
@@ -612,9 +615,9 @@ static int route_oif(int fd, uint32_t seq, int family, const uint8_t *dst, const
   struct rtmsg *r = NLMSG_DATA(&req.h);
   r->rtm_family = family == 4 ? AF_INET : AF_INET6;
   r->rtm_dst_len = (unsigned char)(alen * 8);
-  r->rtm_src_len = (unsigned char)(alen * 8);
+  r->rtm_src_len = src ? (unsigned char)(alen * 8) : 0;
   put_rta(&req.h, sizeof req, RTA_DST, dst, alen);
-  put_rta(&req.h, sizeof req, RTA_SRC, src, alen);
+  if (src) put_rta(&req.h, sizeof req, RTA_SRC, src, alen);
   if (mark != 0) put_rta(&req.h, sizeof req, RTA_MARK, &mark, sizeof mark);
   if (send(fd, &req, req.h.nlmsg_len, 0) < 0) return -errno;
   char buf[4096];
@@ -647,8 +650,8 @@ static int route_oif(int fd, uint32_t seq, int family, const uint8_t *dst, const
 /*
  * routeOifs(records, count, mark, out) -> 0: for each endpoint record (a 20-byte address and its
  * WGTS_LOCAL_SIZE local record, WGTS_ADDR_SIZE + WGTS_LOCAL_SIZE bytes apart), out[i] is the
- * interface the route from the local address to the remote one leaves by, or -errno (the kernel
- * refuses that source), or 0 for a record without a local address. One netlink socket for all.
+ * interface the route from the local address (any, when the record has none) to the remote one
+ * leaves by, or -errno (the kernel refuses that source, or has no route). One netlink socket.
  */
 napi_value wgts_route_oifs(napi_env env, napi_callback_info info) {
   napi_value argv[4];
@@ -675,11 +678,11 @@ napi_value wgts_route_oifs(napi_env env, napi_callback_info info) {
   for (int32_t i = 0; i < count; i++) {
     const uint8_t *rec = recs + (size_t)i * stride;
     const uint8_t *local = rec + WGTS_ADDR_SIZE;
-    if ((rec[0] != 4 && rec[0] != 6) || local[0] != rec[0]) {
-      out[i] = 0;
+    if ((rec[0] != 4 && rec[0] != 6) || (local[0] != 0 && local[0] != rec[0])) {
+      out[i] = -EINVAL;
       continue;
     }
-    out[i] = route_oif(fd, (uint32_t)i + 1, rec[0], rec + 4, local + 8, mark);
+    out[i] = route_oif(fd, (uint32_t)i + 1, rec[0], rec + 4, local[0] ? local + 8 : NULL, mark);
   }
   close(fd);
   return wgts_int(env, 0);
