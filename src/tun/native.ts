@@ -122,6 +122,11 @@ export interface NativeAddon {
    * kernel refuses that source or has no route.
    */
   routeOifs(records: Uint8Array, count: number, mark: number, out: Int32Array): number;
+  /**
+   * Routes leaving by `ifindex` with an MTU metric, as 24-byte records: family(1) prefix
+   * length(1) pad(2) mtu(4, host order) addr(16); returns how many (at most out.length / 24).
+   */
+  routeMtus(ifindex: number, out: Uint8Array): number;
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
   pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;

@@ -18,6 +18,7 @@
 import { WgError } from '../errors.js';
 import { envSwitch } from './env.js';
 import type { Bind } from '../tunnel/io.js';
+import type { RouteMtu } from '../tunnel/io.js';
 import {
   endpointFromBytes,
   formatAddress,
@@ -45,6 +46,9 @@ const SEND_SLAB_SIZE = 4 << 20;
 const RANDOM_PORT_TRIES = 100;
 /** Entries of the source-endpoint cache (a power of two). */
 const ENDPOINT_CACHE_SIZE = 256;
+/** routeMtus records (see NativeAddon.routeMtus) and how many routes with an MTU are read. */
+const ROUTE_MTU_SIZE = 24;
+const ROUTE_MTU_RECORDS = 4096;
 /** An endpoint as the addon sends to it: the remote address record, then the local one. */
 const ENDPOINT_RECORD_SIZE = RAW_ADDR_SIZE + RAW_LOCAL_SIZE;
 
@@ -224,6 +228,21 @@ export class UdpBind implements Bind {
       this.addon.routeOifs(records, n, this.mark, oifs);
     }
     return oifs;
+  }
+
+  routeMtus(): RouteMtu[] {
+    if (this.loopIfindex <= 0 || typeof this.addon.routeMtus !== 'function') return [];
+    const out = new Uint8Array(ROUTE_MTU_RECORDS * ROUTE_MTU_SIZE);
+    const n = this.addon.routeMtus(this.loopIfindex, out);
+    const words = new Int32Array(out.buffer);
+    const routes: RouteMtu[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * ROUTE_MTU_SIZE;
+      const family = out[o] === 4 ? 4 : 6;
+      const bytes = out.slice(o + 8, o + (family === 4 ? 12 : 24));
+      routes.push({ prefix: { family, bytes, cidr: out[o + 1]! }, mtu: words[(o + 4) >> 2]! });
+    }
+    return routes;
   }
 
   staleSources(endpoints: readonly Endpoint[]): boolean[] {

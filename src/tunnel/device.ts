@@ -143,6 +143,7 @@ export class Device extends HandshakeLayer {
       packets,
       this.mtu,
       this.allocSlab,
+      this.routeMtus,
     );
     for (let i = 0; i < exhausted; i++) this.drop('expired_keypair', peer, out);
     const { offsets, lengths } = this.tx;

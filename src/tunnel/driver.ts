@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { DropReason } from '../errors.js';
 import type { Device, DeviceOutput, Logger } from './device.js';
 import { sameEndpointAndLocal, withoutLocal, type Endpoint } from './ip.js';
+import { AllowedIps } from './allowed-ips.js';
 import type { Bind, TunDevice } from './io.js';
 import type { Peer } from './peer.js';
 
@@ -116,6 +117,7 @@ export class Driver {
     this.boundPort = this.bind.open(this.device.listenPort, this.onDatagrams);
     this.device.listenPort = this.boundPort;
     this.bind.avoidLoopsThrough?.(this.tun.name);
+    this.readRouteMtus();
     this.device.mtu = this.tun.mtu();
     this.tun.start(this.onTunPackets, (reason) => this.close(reason));
     this.ticker = setInterval(this.onTick, TICK_MS);
@@ -204,8 +206,31 @@ export class Driver {
     );
   };
 
-  /** A peer whose route now leaves by another interface answers from that route's address. */
+  /** The device pads to the MTU of routes through the tunnel that set one, as the kernel. */
+  private readRouteMtus(): void {
+    const routes = this.bind.routeMtus?.() ?? [];
+    if (routes.length === 0) {
+      this.device.routeMtus = null;
+      return;
+    }
+    const table = new AllowedIps<number>();
+    const seen = new Map<string, number>();
+    for (const r of routes) {
+      // One prefix in several tables: the smallest MTU (a padded packet fits either route).
+      const key = `${r.prefix.family}/${r.prefix.cidr}/${r.prefix.bytes.join('.')}`;
+      const mtu = Math.min(r.mtu, seen.get(key) ?? Infinity);
+      seen.set(key, mtu);
+      table.insert(r.prefix, mtu);
+    }
+    this.device.routeMtus = table;
+  }
+
+  /**
+   * Routes changed: re-read route MTUs, and a peer whose route now leaves by another interface
+   * answers from that route's address.
+   */
   private readonly onRoutesChanged = (): void => {
+    this.readRouteMtus();
     const peers = [...this.device.peers.values()].filter((p) => p.endpoint?.local);
     if (peers.length === 0 || !this.bind.staleSources) return;
     const stale = this.bind.staleSources(peers.map((p) => p.endpoint!));

@@ -3,7 +3,13 @@
  * and the bind (outer UDP datagrams). src/tun implements them over the native addon; memory
  * implementations serve tests. The driver is the only user.
  */
-import type { Endpoint } from './ip.js';
+import type { Endpoint, IpPrefix } from './ip.js';
+
+/** A route through the tunnel's link with its own MTU. */
+export interface RouteMtu {
+  readonly prefix: IpPrefix;
+  readonly mtu: number;
+}
 
 export interface TunDevice {
   /** The interface name the kernel gave the device. */
@@ -61,6 +67,8 @@ export interface Bind {
    */
   avoidLoopsThrough?(name: string): void;
   onRoutingLoop?: ((to: Endpoint) => void) | null;
+  /** Routes through the link named in avoidLoopsThrough that carry an MTU (`ip route … mtu N`). */
+  routeMtus?(): readonly RouteMtu[];
   /** Set by the driver: the host's routes changed, so sticky sources may be stale. */
   onRoutesChanged?: (() => void) | null;
   /**

@@ -22,6 +22,7 @@ NAPI_MODULE_INIT() {
       EXPORT("pollStop", wgts_poll_stop),   EXPORT("udpOffload", wgts_udp_offload),
       EXPORT("routeWatchOpen", wgts_route_watch_open),
       EXPORT("routeWatchDrain", wgts_route_watch_drain), EXPORT("routeOifs", wgts_route_oifs),
+      EXPORT("routeMtus", wgts_route_mtus),
       EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),
       EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
       EXPORT("aeadEngine", wgts_aead_engine),

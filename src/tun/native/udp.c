@@ -687,3 +687,85 @@ napi_value wgts_route_oifs(napi_env env, napi_callback_info info) {
   close(fd);
   return wgts_int(env, 0);
 }
+
+/* Bytes per routeMtus record: family(1) prefix length(1) pad(2) mtu(4, host order) addr(16). */
+#define ROUTE_MTU_SIZE 24
+
+/* Reads one dump's routes with an MTU metric leaving by `ifindex` into out; returns the count. */
+static int dump_route_mtus(int fd, int family, int ifindex, uint8_t *out, int max, int have) {
+  struct {
+    struct nlmsghdr h;
+    struct rtmsg r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+  req.h.nlmsg_type = RTM_GETROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = (uint32_t)family;
+  req.r.rtm_family = (unsigned char)family;
+  if (send(fd, &req, req.h.nlmsg_len, 0) < 0) return have;
+  static char buf[1 << 16];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return have;
+    int len = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return have;
+      if (h->nlmsg_type != RTM_NEWROUTE) continue;
+      const struct rtmsg *rm = NLMSG_DATA(h);
+      int oif = 0;
+      uint32_t mtu = 0;
+      const void *dst = NULL;
+      int left = (int)RTM_PAYLOAD(h);
+      for (const struct rtattr *a = RTM_RTA(rm); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+        if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= sizeof(int)) {
+          memcpy(&oif, RTA_DATA(a), sizeof oif);
+        } else if (a->rta_type == RTA_DST) {
+          dst = RTA_DATA(a);
+        } else if (a->rta_type == RTA_METRICS) {
+          int mleft = (int)RTA_PAYLOAD(a);
+          for (const struct rtattr *m = RTA_DATA(a); RTA_OK(m, mleft); m = RTA_NEXT(m, mleft)) {
+            if (m->rta_type == RTAX_MTU && RTA_PAYLOAD(m) >= sizeof(uint32_t)) {
+              memcpy(&mtu, RTA_DATA(m), sizeof mtu);
+            }
+          }
+        }
+      }
+      if (oif != ifindex || mtu == 0 || have >= max) continue;
+      uint8_t *rec = out + (size_t)have * ROUTE_MTU_SIZE;
+      memset(rec, 0, ROUTE_MTU_SIZE);
+      rec[0] = family == AF_INET ? 4 : 6;
+      rec[1] = rm->rtm_dst_len;
+      memcpy(rec + 4, &mtu, 4);
+      if (dst) memcpy(rec + 8, dst, family == AF_INET ? 4 : 16);
+      have++;
+    }
+  }
+}
+
+/*
+ * routeMtus(ifindex, out) -> count: the routes (every table, both families) that leave by
+ * `ifindex` and carry an MTU metric, as ROUTE_MTU_SIZE records, at most out.length / 24. The
+ * kernel's WireGuard pads to the route's MTU, not the link's; a user-space tunnel only sees the
+ * packet, so it looks the destination up in these.
+ */
+napi_value wgts_route_mtus(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!wgts_args(env, info, 2, argv)) return NULL;
+  int32_t ifindex;
+  uint8_t *out;
+  size_t out_len;
+  if (wgts_arg_int(env, argv[0], &ifindex) || wgts_arg_bytes(env, argv[1], &out, &out_len)) {
+    return NULL;
+  }
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return wgts_throw_errno(env, errno, "socket NETLINK_ROUTE");
+  struct timeval tv = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int max = (int)(out_len / ROUTE_MTU_SIZE);
+  int n = dump_route_mtus(fd, AF_INET, ifindex, out, max, 0);
+  n = dump_route_mtus(fd, AF_INET6, ifindex, out, max, n);
+  close(fd);
+  return wgts_int(env, n);
+}

@@ -72,6 +72,7 @@ napi_value wgts_udp_offload(napi_env env, napi_callback_info info);
 napi_value wgts_route_watch_open(napi_env env, napi_callback_info info);
 napi_value wgts_route_watch_drain(napi_env env, napi_callback_info info);
 napi_value wgts_route_oifs(napi_env env, napi_callback_info info);
+napi_value wgts_route_mtus(napi_env env, napi_callback_info info);
 
 napi_value wgts_poll_start(napi_env env, napi_callback_info info);
 napi_value wgts_poll_stop(napi_env env, napi_callback_info info);
