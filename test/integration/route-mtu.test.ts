@@ -15,6 +15,7 @@ import {
   makePair,
   pairSkipReason,
   ping,
+  waitFor,
   waitPing,
   type Pair,
 } from '../../src/lab/index.js';
@@ -45,31 +46,34 @@ describe('padding respects route MTUs (ts-ts)', { skip: skip ?? false }, () => {
     assert.equal(await ping(lab, p.b.ns, p.a.inner4, { size: 1269, waitS: 1 }), false);
   });
 
+  /** Adds (with MTU 1299) or deletes the route to the other end's inner address, on both ends. */
+  const routes = async (op: 'add' | 'del') => {
+    for (const [self, other] of [
+      [p.a, p.b],
+      [p.b, p.a],
+    ] as const) {
+      const mtu = op === 'add' ? ['mtu', '1299'] : [];
+      await lab.exec(self.ns, 'ip', [
+        'route',
+        op,
+        `${other.inner4}/32`,
+        'dev',
+        self.ifname,
+        ...mtu,
+      ]);
+    }
+  };
+
   it('with a 1299 route MTU on both ends the ping passes', async () => {
-    await lab.exec(p.a.ns, 'ip', [
-      'route',
-      'add',
-      `${p.b.inner4}/32`,
-      'dev',
-      p.a.ifname,
-      'mtu',
-      '1299',
-    ]);
-    await lab.exec(p.b.ns, 'ip', [
-      'route',
-      'add',
-      `${p.a.inner4}/32`,
-      'dev',
-      p.b.ifname,
-      'mtu',
-      '1299',
-    ]);
+    await routes('add');
     // The daemons read the routes on the route change notification.
     await waitPing(lab, p.b.ns, p.a.inner4, 3000, { size: 1269 });
     // And without them again: back to the link MTU.
-    await lab.exec(p.a.ns, 'ip', ['route', 'del', `${p.b.inner4}/32`, 'dev', p.a.ifname]);
-    await lab.exec(p.b.ns, 'ip', ['route', 'del', `${p.a.inner4}/32`, 'dev', p.b.ifname]);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await ping(lab, p.b.ns, p.a.inner4, { size: 1269, waitS: 1 }), false);
+    await routes('del');
+    await waitFor(
+      async () => !(await ping(lab, p.b.ns, p.a.inner4, { size: 1269, waitS: 1 })),
+      5000,
+      'padding back at the link MTU',
+    );
   });
 });
