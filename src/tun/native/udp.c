@@ -355,9 +355,9 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
 }
 
 /*
- * Whether a send from a sticky source failed because of the source: the address is gone (IPv4
- * routing answers ENETUNREACH on 6.x kernels, EINVAL on others; IPv6's cmsg check
- * EADDRNOTAVAIL), or its interface is gone (ENODEV) or down (ENETDOWN, ENETUNREACH). The kernel's
+ * Whether a send from a sticky source failed because of the source: the address is gone (on
+ * 6.18, IPv4 routing answers ENETUNREACH and IPv6 EINVAL; the kernel module checks for EINVAL,
+ * and IPv6's cmsg check can answer EADDRNOTAVAIL), or its interface is gone (ENODEV) or down (ENETDOWN, ENETUNREACH). The kernel's
  * WireGuard and wireguard-go's bind before StdNetBind then forget the source and send again
  * without it.
  */
