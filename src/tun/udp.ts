@@ -17,6 +17,7 @@
  */
 import { WgError } from '../errors.js';
 import { envSwitch } from './env.js';
+import { readRouteMtus, watchRoutes, type RouteWatch } from './routes.js';
 import type { Bind } from '../tunnel/io.js';
 import type { RouteMtu } from '../tunnel/io.js';
 import {
@@ -46,9 +47,6 @@ const SEND_SLAB_SIZE = 4 << 20;
 const RANDOM_PORT_TRIES = 100;
 /** Entries of the source-endpoint cache (a power of two). */
 const ENDPOINT_CACHE_SIZE = 256;
-/** routeMtus records (see NativeAddon.routeMtus) and how many routes with an MTU are read. */
-const ROUTE_MTU_SIZE = 24;
-const ROUTE_MTU_RECORDS = 4096;
 /** An endpoint as the addon sends to it: the remote address record, then the local one. */
 const ENDPOINT_RECORD_SIZE = RAW_ADDR_SIZE + RAW_LOCAL_SIZE;
 
@@ -82,8 +80,7 @@ export class UdpBind implements Bind {
   private v6: Socket | null = null;
   private port = 0;
   private mark = 0;
-  private routeFd = -1;
-  private routePoll: PollHandle | null = null;
+  private routes: RouteWatch | null = null;
   /** The tunnel's own link: endpoints routed through it are loops. 0 = not checked. */
   private loopIfindex = 0;
   /** Whether an endpoint (without a local address) is routed through loopIfindex. */
@@ -170,29 +167,11 @@ export class UdpBind implements Bind {
     for (const s of [this.v4, this.v6]) if (s) this.enableOffloads(s);
     for (const s of [this.v4, this.v6]) if (s) this.watch(s);
     if (this.mark !== 0) this.setMark(this.mark);
-    this.watchRoutes();
-    return this.port;
-  }
-
-  /** Without an rtnetlink socket (a sandbox), sticky sources only fall over on send errors. */
-  private watchRoutes(): void {
-    if (typeof this.addon.routeWatchOpen !== 'function') return;
-    try {
-      this.routeFd = this.addon.routeWatchOpen();
-    } catch {
-      return;
-    }
-    this.routePoll = this.addon.pollStart(this.routeFd, (status) => {
-      const changes = this.addon.routeWatchDrain(this.routeFd);
-      if (changes > 0) {
-        this.loopOf = new WeakMap();
-        this.onRoutesChanged?.();
-      }
-      if (status < 0 && this.routePoll) {
-        this.addon.pollStop(this.routePoll);
-        this.routePoll = null;
-      }
+    this.routes = watchRoutes(this.addon, () => {
+      this.loopOf = new WeakMap();
+      this.onRoutesChanged?.();
     });
+    return this.port;
   }
 
   avoidLoopsThrough(name: string): void {
@@ -231,18 +210,7 @@ export class UdpBind implements Bind {
   }
 
   routeMtus(): RouteMtu[] {
-    if (this.loopIfindex <= 0 || typeof this.addon.routeMtus !== 'function') return [];
-    const out = new Uint8Array(ROUTE_MTU_RECORDS * ROUTE_MTU_SIZE);
-    const n = this.addon.routeMtus(this.loopIfindex, out);
-    const words = new Int32Array(out.buffer);
-    const routes: RouteMtu[] = [];
-    for (let i = 0; i < n; i++) {
-      const o = i * ROUTE_MTU_SIZE;
-      const family = out[o] === 4 ? 4 : 6;
-      const bytes = out.slice(o + 8, o + (family === 4 ? 12 : 24));
-      routes.push({ prefix: { family, bytes, cidr: out[o + 1]! }, mtu: words[(o + 4) >> 2]! });
-    }
-    return routes;
+    return readRouteMtus(this.addon, this.loopIfindex);
   }
 
   staleSources(endpoints: readonly Endpoint[]): boolean[] {
@@ -538,10 +506,8 @@ export class UdpBind implements Bind {
       s.poll = null;
       this.addon.closeFd(s.fd);
     }
-    if (this.routePoll) this.addon.pollStop(this.routePoll);
-    this.routePoll = null;
-    if (this.routeFd >= 0) this.addon.closeFd(this.routeFd);
-    this.routeFd = -1;
+    this.routes?.close();
+    this.routes = null;
     this.v4 = null;
     this.v6 = null;
     this.port = 0;
