@@ -86,71 +86,64 @@ test('a datagram to our second address is answered from it (plain and GSO sends)
   assert.equal(b.sources[2], peer);
 });
 
-const refusedCases: {
+interface RefusedCase {
   name: string;
-  to: (port: number) => Endpoint;
+  /** The loopback address sent to (and the one the datagrams must come from after the fall-over). */
+  remote: '127.0.0.1' | '::1';
+  local: string;
+  ifindex: number;
   errnos: readonly number[];
-  from: string;
-}[] = [
+}
+
+const refusedCases: RefusedCase[] = [
+  // The route lookup refuses a source that is not local: ENETUNREACH on 6.18 (with or without an
+  // interface); EINVAL is what the kernel's WireGuard checks for.
   {
-    // The route lookup refuses a source that is not local: ENETUNREACH on 6.18 (with or without
-    // an interface); EINVAL is what the kernel's WireGuard checks for.
     name: 'an IPv4 address not on the host (ENETUNREACH or EINVAL)',
-    to: (port) => ({
-      family: 4,
-      address: '127.0.0.1',
-      port,
-      local: { address: '192.0.2.77', ifindex: 1 },
-    }),
+    remote: '127.0.0.1',
+    local: '192.0.2.77',
+    ifindex: 1,
     errnos: [ERRNO.ENETUNREACH, ERRNO.EINVAL],
-    from: '127.0.0.1',
   },
   {
     name: 'an IPv4 address not on the host, no interface given',
-    to: (port) => ({
-      family: 4,
-      address: '127.0.0.1',
-      port,
-      local: { address: '192.0.2.77', ifindex: 0 },
-    }),
+    remote: '127.0.0.1',
+    local: '192.0.2.77',
+    ifindex: 0,
     errnos: [ERRNO.ENETUNREACH, ERRNO.EINVAL],
-    from: '127.0.0.1',
   },
+  // EINVAL on 6.18; EADDRNOTAVAIL is what IPv6's control-message check answers.
   {
-    // EINVAL on 6.18; EADDRNOTAVAIL is what IPv6's control-message check answers.
     name: 'an IPv6 address not on the host (EINVAL or EADDRNOTAVAIL)',
-    to: (port) => ({
-      family: 6,
-      address: '::1',
-      port,
-      local: { address: '2001:db8::77', ifindex: 1 },
-    }),
+    remote: '::1',
+    local: '2001:db8::77',
+    ifindex: 1,
     errnos: [ERRNO.EADDRNOTAVAIL, ERRNO.EINVAL],
-    from: '::1',
   },
   {
     name: 'an interface that does not exist (ENODEV)',
-    to: (port) => ({
-      family: 4,
-      address: '127.0.0.1',
-      port,
-      local: { address: '127.0.0.1', ifindex: 999_999 },
-    }),
+    remote: '127.0.0.1',
+    local: '127.0.0.1',
+    ifindex: 999_999,
     errnos: [ERRNO.ENODEV],
-    from: '127.0.0.1',
   },
 ];
 
 for (const c of refusedCases) {
   test(`a refused source falls over once: ${c.name}`, async (t) => {
     const [a, b] = pair(t);
-    const to = c.to(a.port);
+    const to: Endpoint = {
+      family: c.remote === '::1' ? 6 : 4,
+      address: c.remote,
+      port: a.port,
+      local: { address: c.local, ifindex: c.ifindex },
+    };
     // Plain, then a GSO run: each send reports the refusal and still delivers everything.
     assert.equal(b.bind.send([new Uint8Array([9])], to), 1);
     const run = batch(30, 1000);
     assert.equal(b.bind.send(run, to), 30);
     await waitFor(() => a.datagrams.length === 31, '31 datagrams');
-    for (const s of a.sources) assert.equal(s.address, c.from);
+    for (const s of a.sources) assert.equal(s.address, c.remote);
     assert.equal(a.datagrams.length, 31, 'nothing sent twice');
     assert.equal(b.bind.sourceFallovers, 2);
     assert.equal(b.refused.length, 2);
