@@ -11,6 +11,7 @@
         "src/tun/native/gso.c",
         "src/tun/native/mac.c",
         "src/tun/native/poll.c",
+        "src/tun/native/route.c",
         "src/tun/native/tun.c",
         "src/tun/native/udp.c",
         "src/tun/native/util.c"
@@ -20,7 +21,7 @@
       "cflags!": ["-O3"],
       "conditions": [["OS!='linux'", {"sources!": [
         "src/tun/native/addon.c", "src/tun/native/aead.c", "src/tun/native/gso.c", "src/tun/native/mac.c",
-        "src/tun/native/poll.c",
+        "src/tun/native/poll.c", "src/tun/native/route.c",
         "src/tun/native/tun.c", "src/tun/native/udp.c", "src/tun/native/util.c"
       ]}]]
     }

@@ -29,6 +29,8 @@ export interface ConfigTarget {
   withOutput(fn: (out: DeviceOutput, now: number) => void): void;
   /** Receive buffers the kernel dropped on the UDP sockets (queue full), when known. */
   kernelDrops?(): number | undefined;
+  /** Sends whose sticky source address was refused and went from the route's address. */
+  readonly sourceFallovers?: number;
 }
 
 export class DeviceConfig implements UapiHandler {
@@ -62,6 +64,9 @@ export class DeviceConfig implements UapiHandler {
     const out: [string, number][] = Object.entries(dev.drops).map(([k, v]) => [`drop_${k}`, v]);
     const kernel = this.driver.kernelDrops?.();
     if (kernel !== undefined) out.push(['drop_udp_receive_queue', kernel]);
+    if (this.driver.sourceFallovers !== undefined) {
+      out.push(['source_fallovers', this.driver.sourceFallovers]);
+    }
     let staged = 0;
     for (const p of dev.peers.values()) staged += p.staged.length;
     out.push(['peers', dev.peers.size], ['indices', dev.indexCount], ['staged_packets', staged]);

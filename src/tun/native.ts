@@ -15,6 +15,11 @@ import { WgError } from '../errors.js';
 
 /** Bytes per raw address record: family(1) pad(1) port big-endian(2) address(16). */
 export const RAW_ADDR_SIZE = 20;
+/**
+ * Bytes per local-address record (the address and interface a datagram arrived at, the source to
+ * answer from): family(1, 0 = unknown) pad(3) ifindex(4, host order) addr(16).
+ */
+export const RAW_LOCAL_SIZE = 24;
 /** The most datagrams one udpRecv call returns (the addon's stack batch). */
 export const NATIVE_MAX_BATCH = 128;
 
@@ -86,8 +91,13 @@ export interface NativeAddon {
     offset?: number,
     /** Segment size of each coalesced (GRO) buffer, 0 for a plain datagram. */
     groSizes?: Int32Array,
+    /** RAW_LOCAL_SIZE records: where each datagram (or coalesced buffer) arrived. */
+    locals?: Uint8Array,
   ): number;
-  /** Sends `count` datagrams to the one raw address `addr`; returns how many left. */
+  /**
+   * Sends `count` datagrams to the one raw address `addr`; returns how many left. A local record
+   * after the address (at RAW_ADDR_SIZE) makes them leave from that address.
+   */
   udpSend(
     fd: number,
     slab: Uint8Array,
@@ -97,9 +107,26 @@ export interface NativeAddon {
     addr: Uint8Array,
     /** [enabled, errno]: runs of equal datagrams go out with UDP_SEGMENT while enabled. */
     gso?: Int32Array,
+    /** [0] = the errno with which the kernel refused the local source (sent without it), or 0. */
+    state?: Int32Array,
   ): number;
   /** Probes UDP_SEGMENT (bit 1) and enables UDP_GRO (bit 2) on a socket. */
   udpOffload(fd: number, wantGso: boolean, wantGro: boolean): number;
+  /** A non-blocking rtnetlink socket in the IPv4 and IPv6 route groups. */
+  routeWatchOpen(): number;
+  /** Empties it; returns the route changes read (an overrun counts one), or -errno. */
+  routeWatchDrain(fd: number): number;
+  /**
+   * For `count` endpoint records (RAW_ADDR_SIZE + RAW_LOCAL_SIZE bytes each): the interface the
+   * route from the local address (any, without one) to the remote leaves by, or -errno when the
+   * kernel refuses that source or has no route.
+   */
+  routeOifs(records: Uint8Array, count: number, mark: number, out: Int32Array): number;
+  /**
+   * Routes leaving by `ifindex` with an MTU metric, as 24-byte records: family(1) prefix
+   * length(1) pad(2) mtu(4, host order) addr(16); returns how many (at most out.length / 24).
+   */
+  routeMtus(ifindex: number, out: Uint8Array): number;
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
   pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
@@ -120,6 +147,7 @@ export const ERRNO = {
   EAFNOSUPPORT: 97,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
+  ENETUNREACH: 101,
   EBADFD: 77,
 } as const;
 

@@ -7,16 +7,32 @@
  * Offloads, as wireguard-go does: UDP GSO sends a run of contiguous equal-size datagrams as one
  * message (the kernel segments it), UDP GRO receives coalesced buffers that are split here, so
  * `onDatagrams` sees the same datagrams either way. WG_TS_UDP_GSO=0 / WG_TS_UDP_GRO=0 turn them off.
+ *
+ * Sticky sources, as the kernel and wireguard-go: every source Endpoint carries the local address
+ * and interface its datagram arrived at (`local`), and a send to such an endpoint leaves from that
+ * address. When the kernel refuses it (the address was removed, its link went away), the batch
+ * goes again without it once and `onSourceRefused` tells the owner to forget it. An rtnetlink
+ * watch calls `onRoutesChanged`, and `staleSources` asks the kernel whether the route to an
+ * endpoint still leaves by the interface its local address was received on.
  */
 import { WgError } from '../errors.js';
 import { envSwitch } from './env.js';
+import { readRouteMtus, watchRoutes, type RouteWatch } from './routes.js';
 import type { Bind } from '../tunnel/io.js';
-import { endpointFromBytes, parseAddress, type Endpoint } from '../tunnel/ip.js';
+import type { RouteMtu } from '../tunnel/io.js';
+import {
+  endpointFromBytes,
+  formatAddress,
+  parseAddress,
+  type Endpoint,
+  type LocalAddress,
+} from '../tunnel/ip.js';
 import {
   ERRNO,
   errnoCode,
   native,
   RAW_ADDR_SIZE,
+  RAW_LOCAL_SIZE,
   type NativeAddon,
   type PollHandle,
 } from './native.js';
@@ -31,6 +47,8 @@ const SEND_SLAB_SIZE = 4 << 20;
 const RANDOM_PORT_TRIES = 100;
 /** Entries of the source-endpoint cache (a power of two). */
 const ENDPOINT_CACHE_SIZE = 256;
+/** An endpoint as the addon sends to it: the remote address record, then the local one. */
+const ENDPOINT_RECORD_SIZE = RAW_ADDR_SIZE + RAW_LOCAL_SIZE;
 
 type OnDatagrams = (datagrams: readonly Uint8Array[], sources: readonly Endpoint[]) => void;
 
@@ -43,6 +61,8 @@ interface Socket {
   poll: PollHandle | null;
   /** [enabled, errno]: the addon clears `enabled` and records why when the kernel refuses GSO. */
   readonly gso: Int32Array;
+  /** [errno]: set by a send when the kernel refused the endpoint's local source address. */
+  readonly sendState: Int32Array;
   gro: boolean;
 }
 
@@ -60,23 +80,37 @@ export class UdpBind implements Bind {
   private v6: Socket | null = null;
   private port = 0;
   private mark = 0;
+  private routes: RouteWatch | null = null;
+  /** The tunnel's own link: endpoints routed through it are loops. 0 = not checked. */
+  private loopIfindex = 0;
+  /** Whether an endpoint (without a local address) is routed through loopIfindex. */
+  private loopOf = new WeakMap<Endpoint, boolean>();
   private onDatagrams: OnDatagrams | null = null;
   // Shared memory, so a crypto pool's workers can open received batches in place.
   private readonly recvSlab = new Uint8Array(new SharedArrayBuffer(RECV_BATCH * UDP_SLOT_SIZE));
   private readonly recvLengths = new Int32Array(RECV_BATCH);
   private readonly groSizes = new Int32Array(RECV_BATCH);
   private readonly recvAddrs = new Uint8Array(RECV_BATCH * RAW_ADDR_SIZE);
+  private readonly recvLocals = new Uint8Array(RECV_BATCH * RAW_LOCAL_SIZE);
+  /** The ifindex fields of recvLocals (at 4 mod 24: aligned), in host byte order as sent. */
+  private readonly recvLocalWords = new Int32Array(this.recvLocals.buffer);
   private readonly views: Uint8Array[] = [];
   private readonly sources: Endpoint[] = [];
-  private readonly cacheKeys = new Uint8Array(ENDPOINT_CACHE_SIZE * RAW_ADDR_SIZE);
+  private readonly cacheKeys = new Uint8Array(ENDPOINT_CACHE_SIZE * ENDPOINT_RECORD_SIZE);
   private readonly cacheValues = new Array<Endpoint | undefined>(ENDPOINT_CACHE_SIZE);
   private readonly rawOf = new WeakMap<Endpoint, Uint8Array>();
   private readonly sendSlab = new Uint8Array(SEND_SLAB_SIZE);
   private sendOffsets = new Int32Array(RECV_BATCH);
   private sendLengths = new Int32Array(RECV_BATCH);
+  /** The record of an endpoint whose local source was refused, without that source. */
+  private readonly plainRecord = new Uint8Array(ENDPOINT_RECORD_SIZE);
+  private fallovers = 0;
 
   /** Called once per socket when the kernel refuses GSO and it is turned off (for the log). */
   onOffloadError: ((message: string) => void) | null = null;
+  onSourceRefused: ((to: Endpoint, errno: number) => void) | null = null;
+  onRoutesChanged: (() => void) | null = null;
+  onRoutingLoop: ((to: Endpoint) => void) | null = null;
 
   constructor() {
     this.addon = native();
@@ -106,6 +140,11 @@ export class UdpBind implements Bind {
     return n;
   }
 
+  /** Sends whose sticky source the kernel refused, so they went from the route's address. */
+  get sourceFallovers(): number {
+    return this.fallovers;
+  }
+
   /** The open sockets' fds, for diagnostics and tests. */
   get fds(): readonly number[] {
     return [this.v4, this.v6].filter((s): s is Socket => s !== null).map((s) => s.fd);
@@ -128,7 +167,60 @@ export class UdpBind implements Bind {
     for (const s of [this.v4, this.v6]) if (s) this.enableOffloads(s);
     for (const s of [this.v4, this.v6]) if (s) this.watch(s);
     if (this.mark !== 0) this.setMark(this.mark);
+    this.routes = watchRoutes(this.addon, () => {
+      this.loopOf = new WeakMap();
+      this.onRoutesChanged?.();
+    });
     return this.port;
+  }
+
+  avoidLoopsThrough(name: string): void {
+    try {
+      this.loopIfindex = this.addon.ifIndex(name);
+    } catch {
+      this.loopIfindex = 0; // the link is elsewhere (another namespace): nothing to check
+    }
+    this.loopOf = new WeakMap();
+  }
+
+  /** Whether `to` is routed through the tunnel's own link (asked once per endpoint and routing). */
+  private isLoop(to: Endpoint): boolean {
+    let loop = this.loopOf.get(to);
+    if (loop === undefined) {
+      loop = this.loopIfindex > 0 && this.routeOifsOf([to])[0] === this.loopIfindex;
+      this.loopOf.set(to, loop);
+      if (loop) this.onRoutingLoop?.(to);
+    }
+    return loop;
+  }
+
+  /** routeOifs for endpoints: the interface each one's route leaves by, or -errno. */
+  private routeOifsOf(endpoints: readonly Endpoint[]): Int32Array {
+    const n = endpoints.length;
+    const records = new Uint8Array(n * ENDPOINT_RECORD_SIZE);
+    endpoints.forEach((ep, i) => {
+      const raw = this.rawFor(ep);
+      if (raw) records.set(raw, i * ENDPOINT_RECORD_SIZE);
+    });
+    const oifs = new Int32Array(n);
+    if (typeof this.addon.routeOifs === 'function') {
+      this.addon.routeOifs(records, n, this.mark, oifs);
+    }
+    return oifs;
+  }
+
+  routeMtus(): RouteMtu[] {
+    return readRouteMtus(this.addon, this.loopIfindex);
+  }
+
+  staleSources(endpoints: readonly Endpoint[]): boolean[] {
+    const oifs = this.routeOifsOf(endpoints);
+    return endpoints.map((ep, i) => {
+      const oif = oifs[i]!;
+      const local = ep.local;
+      if (!local || oif === 0) return false;
+      return oif < 0 || (local.ifindex !== 0 && oif !== local.ifindex);
+    });
   }
 
   /** Opens v4, then v6 on the port v4 got; returns the taken port when one of them was in use. */
@@ -195,25 +287,17 @@ export class UdpBind implements Bind {
   private drain(s: Socket): number {
     for (let batch = 0; batch < MAX_BATCHES_PER_WAKEUP; batch++) {
       if (s !== this.v4 && s !== this.v6) return 0; // closed by the callback
-      const n = s.gro
-        ? this.addon.udpRecv(
-            s.fd,
-            this.recvSlab,
-            UDP_SLOT_SIZE,
-            RECV_BATCH,
-            this.recvLengths,
-            this.recvAddrs,
-            0,
-            this.groSizes,
-          )
-        : this.addon.udpRecv(
-            s.fd,
-            this.recvSlab,
-            UDP_SLOT_SIZE,
-            RECV_BATCH,
-            this.recvLengths,
-            this.recvAddrs,
-          );
+      const n = this.addon.udpRecv(
+        s.fd,
+        this.recvSlab,
+        UDP_SLOT_SIZE,
+        RECV_BATCH,
+        this.recvLengths,
+        this.recvAddrs,
+        0,
+        s.gro ? this.groSizes : undefined,
+        this.recvLocals,
+      );
       if (n <= 0) {
         if (n === -ERRNO.EINTR) continue;
         return n; // EAGAIN (0), or an error such as a queued ICMP report: nothing to deliver
@@ -233,7 +317,7 @@ export class UdpBind implements Bind {
     for (let i = 0; i < n; i++) {
       const base = i * UDP_SLOT_SIZE;
       const len = this.recvLengths[i]!;
-      const source = this.endpointAt(i * RAW_ADDR_SIZE);
+      const source = this.endpointAt(i);
       const seg = gro ? this.groSizes[i]! : 0;
       if (seg > 0 && len > seg) {
         for (let off = 0; off < len; off += seg) {
@@ -254,41 +338,62 @@ export class UdpBind implements Bind {
     this.onDatagrams?.(views, sources);
   }
 
-  /** The Endpoint for the raw address at `off` in recvAddrs, reused while the cache holds it. */
-  private endpointAt(off: number): Endpoint {
+  /**
+   * The Endpoint for datagram i's source and local address (recvAddrs, recvLocals), reused while
+   * the cache holds it: a steady peer costs no allocation.
+   */
+  private endpointAt(i: number): Endpoint {
     const raw = this.recvAddrs;
+    const loc = this.recvLocals;
+    const off = i * RAW_ADDR_SIZE;
+    const lOff = i * RAW_LOCAL_SIZE;
     const size = raw[off] === 4 ? 8 : 20;
+    const lSize = loc[lOff] === 4 ? 12 : loc[lOff] === 6 ? 24 : 1;
     let h = 0x811c9dc5;
-    for (let i = 0; i < size; i++) h = Math.imul(h ^ raw[off + i]!, 0x01000193);
+    for (let j = 0; j < size; j++) h = Math.imul(h ^ raw[off + j]!, 0x01000193);
+    for (let j = 0; j < lSize; j++) h = Math.imul(h ^ loc[lOff + j]!, 0x01000193);
     const slot = (h >>> 0) & (ENDPOINT_CACHE_SIZE - 1);
-    const key = slot * RAW_ADDR_SIZE;
+    const key = slot * ENDPOINT_RECORD_SIZE;
     const keys = this.cacheKeys;
     let hit = this.cacheValues[slot] !== undefined;
-    for (let i = 0; i < RAW_ADDR_SIZE && hit; i++) hit = keys[key + i] === raw[off + i];
+    for (let j = 0; j < RAW_ADDR_SIZE && hit; j++) hit = keys[key + j] === raw[off + j];
+    const lKey = key + RAW_ADDR_SIZE;
+    for (let j = 0; j < RAW_LOCAL_SIZE && hit; j++) hit = keys[lKey + j] === loc[lOff + j];
     if (hit) return this.cacheValues[slot]!;
     const family = raw[off];
     const addr = raw.slice(off + 4, off + (family === 4 ? 8 : 20));
-    const ep = endpointFromBytes(addr, (raw[off + 2]! << 8) | raw[off + 3]!);
+    const port = (raw[off + 2]! << 8) | raw[off + 3]!;
+    const remote = endpointFromBytes(addr, port);
+    let local: LocalAddress | null = null;
+    if (loc[lOff] === 4 || loc[lOff] === 6) {
+      const bytes = loc.subarray(lOff + 8, lOff + (loc[lOff] === 4 ? 12 : 24));
+      local = { address: formatAddress(bytes), ifindex: this.recvLocalWords[(lOff + 4) >> 2]! };
+    }
+    const ep: Endpoint = { ...remote, local };
     keys.set(raw.subarray(off, off + RAW_ADDR_SIZE), key);
+    keys.set(loc.subarray(lOff, lOff + RAW_LOCAL_SIZE), lKey);
     this.cacheValues[slot] = ep;
-    this.rawOf.set(ep, keys.slice(key, key + RAW_ADDR_SIZE));
+    this.rawOf.set(ep, keys.slice(key, key + ENDPOINT_RECORD_SIZE));
     return ep;
   }
 
+  /** The addon's record for `to`: remote address, then its local address (zeros when none). */
   private rawFor(to: Endpoint): Uint8Array | null {
     let raw = this.rawOf.get(to);
     if (raw) return raw;
-    let bytes = parseAddress(to.address);
-    if (!bytes || bytes.length !== (to.family === 4 ? 4 : 16)) return null;
-    // The v6 socket is v6-only: an IPv4-mapped address goes out as IPv4.
-    if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0)) {
-      if (bytes[10] === 0xff && bytes[11] === 0xff) bytes = bytes.slice(12);
-    }
-    raw = new Uint8Array(RAW_ADDR_SIZE);
+    const bytes = socketBytes(to.address, to.family);
+    if (!bytes) return null;
+    raw = new Uint8Array(ENDPOINT_RECORD_SIZE);
     raw[0] = bytes.length === 4 ? 4 : 6;
     raw[2] = to.port >> 8;
     raw[3] = to.port & 0xff;
     raw.set(bytes, 4);
+    const local = to.local ? socketBytes(to.local.address, to.family) : null;
+    if (local && local.length === bytes.length) {
+      raw[RAW_ADDR_SIZE] = raw[0];
+      new DataView(raw.buffer).setInt32(RAW_ADDR_SIZE + 4, to.local!.ifindex, ENDIAN_LITTLE);
+      raw.set(local, RAW_ADDR_SIZE + 8);
+    }
     this.rawOf.set(to, raw);
     return raw;
   }
@@ -300,6 +405,7 @@ export class UdpBind implements Bind {
 
   setMark(mark: number): void {
     this.mark = mark >>> 0;
+    this.loopOf = new WeakMap(); // policy routing by mark decides what loops
     for (const s of [this.v4, this.v6]) {
       if (!s) continue;
       try {
@@ -312,9 +418,11 @@ export class UdpBind implements Bind {
 
   send(datagrams: readonly Uint8Array[], to: Endpoint): number {
     const count = datagrams.length;
-    const raw = this.rawFor(to);
+    let raw = this.rawFor(to);
     const s = raw?.[0] === 4 ? this.v4 : this.v6;
     if (!s || !raw || count === 0) return 0;
+    // A received endpoint came in from outside the tunnel; a configured one may loop into it.
+    if (!to.local && this.loopIfindex > 0 && this.isLoop(to)) return 0;
     if (this.sendOffsets.length < count) {
       this.sendOffsets = new Int32Array(count);
       this.sendLengths = new Int32Array(count);
@@ -330,7 +438,9 @@ export class UdpBind implements Bind {
         offsets[i] = datagrams[i]!.byteOffset;
         lengths[i] = datagrams[i]!.byteLength;
       }
-      return this.sendRaw(s, new Uint8Array(buffer), offsets, lengths, count, raw);
+      const sent = this.sendRaw(s, new Uint8Array(buffer), offsets, lengths, count, raw);
+      if (s.sendState[0] !== 0) this.sourceRefused(s, to);
+      return sent;
     }
     let sent = 0;
     let queued = 0;
@@ -340,6 +450,7 @@ export class UdpBind implements Bind {
       if (d.byteLength > UDP_SLOT_SIZE) continue;
       if (used + d.byteLength > this.sendSlab.byteLength) {
         sent += this.sendRaw(s, this.sendSlab, offsets, lengths, queued, raw);
+        if (s.sendState[0] !== 0) raw = this.sourceRefused(s, to);
         queued = 0;
         used = 0;
       }
@@ -349,8 +460,23 @@ export class UdpBind implements Bind {
       queued++;
       used += d.byteLength;
     }
-    if (queued > 0) sent += this.sendRaw(s, this.sendSlab, offsets, lengths, queued, raw);
+    if (queued > 0) {
+      sent += this.sendRaw(s, this.sendSlab, offsets, lengths, queued, raw);
+      if (s.sendState[0] !== 0) this.sourceRefused(s, to);
+    }
     return sent;
+  }
+
+  /** Counts a fall-over, tells the owner, and returns `to`'s record without the local source. */
+  private sourceRefused(s: Socket, to: Endpoint): Uint8Array {
+    const errno = s.sendState[0]!;
+    s.sendState[0] = 0;
+    this.fallovers++;
+    const raw = this.rawOf.get(to)!;
+    this.plainRecord.fill(0);
+    this.plainRecord.set(raw.subarray(0, RAW_ADDR_SIZE));
+    this.onSourceRefused?.(to, errno);
+    return this.plainRecord;
   }
 
   /** One native send; contiguous runs go out as GSO messages while the socket allows it. */
@@ -362,8 +488,10 @@ export class UdpBind implements Bind {
     count: number,
     raw: Uint8Array,
   ): number {
-    if (s.gso[0] === 0) return this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw);
-    const sent = this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw, s.gso);
+    if (s.gso[0] === 0) {
+      return this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw, undefined, s.sendState);
+    }
+    const sent = this.addon.udpSend(s.fd, slab, offsets, lengths, count, raw, s.gso, s.sendState);
     if (s.gso[0] === 0) {
       const why = s.gso[1] === ERRNO.EIO ? 'EIO' : `errno ${s.gso[1]}`;
       this.onOffloadError?.(`UDP GSO refused by the kernel (${why}) on IPv${s.family}, turned off`);
@@ -378,6 +506,8 @@ export class UdpBind implements Bind {
       s.poll = null;
       this.addon.closeFd(s.fd);
     }
+    this.routes?.close();
+    this.routes = null;
     this.v4 = null;
     this.v6 = null;
     this.port = 0;
@@ -386,7 +516,26 @@ export class UdpBind implements Bind {
 }
 
 function newSocket(family: 4 | 6, fd: number): Socket {
-  return { family, fd, poll: null, gso: new Int32Array(2), gro: false };
+  return {
+    family,
+    fd,
+    poll: null,
+    gso: new Int32Array(2),
+    sendState: new Int32Array(1),
+    gro: false,
+  };
+}
+
+const ENDIAN_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** An address as the sockets take it: 4 or 16 bytes, an IPv4-mapped one as IPv4 (v6-only). */
+function socketBytes(address: string, family: 4 | 6): Uint8Array | null {
+  const bytes = parseAddress(address);
+  if (!bytes || bytes.length !== (family === 4 ? 4 : 16)) return null;
+  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0)) {
+    if (bytes[10] === 0xff && bytes[11] === 0xff) return bytes.slice(12);
+  }
+  return bytes;
 }
 
 function bindError(port: number, err: unknown): WgError {

@@ -2,7 +2,9 @@
  * Cryptokey routing table (PROTOCOL.md §10): a path-compressed binary trie per address family
  * with longest-prefix match, after the kernel's allowedips.c and wireguard-go's allowedips.go.
  * A prefix belongs to exactly one value (peer); a per-value index of trie nodes makes listing and
- * removing a peer's prefixes proportional to that peer's count, not to the table.
+ * removing a peer's prefixes proportional to that peer's count, not to the table. That index keeps
+ * insertion order, which is the order `wg show` lists (the kernel and wireguard-go append a
+ * prefix to the peer's list, and an insert of a prefix the peer already holds moves it last).
  *
  * Addresses are handled as big-endian 32-bit words held in int32 numbers (IPv4: one word; IPv6:
  * four), so a lookup compares masked words with integer ops and allocates nothing.
@@ -91,15 +93,6 @@ function nodePrefix<T>(n: TrieNode<T>): IpPrefix {
   for (let i = 0; i < bytes.length; i++)
     bytes[i] = (nodeWord(n, i >>> 2) >>> (24 - 8 * (i & 3))) & 0xff;
   return { family: n.family, bytes, cidr: n.cidr };
-}
-
-function comparePrefixes(a: IpPrefix, b: IpPrefix): number {
-  if (a.family !== b.family) return a.family - b.family;
-  for (let i = 0; i < a.bytes.length; i++) {
-    const d = a.bytes[i]! - b.bytes[i]!;
-    if (d !== 0) return d;
-  }
-  return a.cidr - b.cidr;
 }
 
 export class AllowedIps<T> {
@@ -225,13 +218,13 @@ export class AllowedIps<T> {
     return undefined;
   }
 
-  /** The prefixes of `value`: IPv4 first, then by address, then by length. */
+  /** The prefixes of `value` in the order they were (last) inserted. */
   prefixesOf(value: T): IpPrefix[] {
     const nodes = this.byValue.get(value);
     if (nodes === undefined) return [];
     const out: IpPrefix[] = [];
     for (const n of nodes) out.push(nodePrefix(n));
-    return out.sort(comparePrefixes);
+    return out;
   }
 
   /**
@@ -270,10 +263,9 @@ export class AllowedIps<T> {
     child.parent = parent;
   }
 
-  /** Makes `value` the owner of `node`, taking it from any previous owner. */
+  /** Makes `value` the owner of `node` (last in its list), taking it from any previous owner. */
   private own(node: TrieNode<T>, value: T): TrieNode<T> {
     if (node.owned) {
-      if (node.value === value) return node;
       this.unindex(node);
     } else {
       this.count++;

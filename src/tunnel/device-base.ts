@@ -67,6 +67,11 @@ export abstract class DeviceBase {
   fwmark = 0;
   /** Inner MTU, for padding; the driver keeps it equal to the TUN link's. */
   mtu = DEFAULT_MTU;
+  /**
+   * Routes through the tunnel with an MTU below the link's (prefix → MTU), or null: padding
+   * stops at the route's MTU, as the kernel's. Kept by the driver from the host's routes.
+   */
+  routeMtus: AllowedIps<number> | null = null;
   readonly peers = new Map<string, Peer>();
   readonly allowedIps = new AllowedIps<Peer>();
   readonly drops: Record<DropReason, number>;
@@ -141,6 +146,9 @@ export abstract class DeviceBase {
       peer.next?.expire();
       const idx = peer.clearInitiation();
       if (idx !== null) this.index.delete(idx);
+      // An initiation made with the old key is void: the next packet may handshake at once
+      // (the kernel's wg_noise_expire_current_peer_keypairs, wireguard-go's ExpireCurrentKeypairs).
+      peer.lastSentHandshake = -Infinity;
     }
   }
 

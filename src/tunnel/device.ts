@@ -36,7 +36,7 @@ import {
   IPV4_SRC_OFFSET,
   IPV6_DST_OFFSET,
   IPV6_SRC_OFFSET,
-  sameEndpoint,
+  sameEndpointAndLocal,
   type Endpoint,
 } from './ip.js';
 import { Keypair } from './keypair.js';
@@ -143,6 +143,7 @@ export class Device extends HandshakeLayer {
       packets,
       this.mtu,
       this.allocSlab,
+      this.routeMtus,
     );
     for (let i = 0; i < exhausted; i++) this.drop('expired_keypair', peer, out);
     const { offsets, lengths } = this.tx;
@@ -296,7 +297,8 @@ export class Device extends HandshakeLayer {
       this.log.info(`peer ${shortKey(peer.publicKey)}: handshake complete (responder)`);
       this.sendStaged(peer, now, out);
     }
-    if (!sameEndpoint(peer.endpoint, src)) peer.endpoint = src;
+    // Roaming and the sticky source both follow the last authenticated packet.
+    if (!sameEndpointAndLocal(peer.endpoint, src)) peer.endpoint = src;
     peer.stats.rxBytes += wireLength;
     // keep-key-fresh on receive: the initiator rekeys before the session is rejected.
     const cur = peer.current;

@@ -11,7 +11,8 @@
 import { performance } from 'node:perf_hooks';
 import type { DropReason } from '../errors.js';
 import type { Device, DeviceOutput, Logger } from './device.js';
-import type { Endpoint } from './ip.js';
+import { sameEndpointAndLocal, withoutLocal, type Endpoint } from './ip.js';
+import { AllowedIps } from './allowed-ips.js';
 import type { Bind, TunDevice } from './io.js';
 import type { Peer } from './peer.js';
 
@@ -77,6 +78,7 @@ class BatchOutput implements DeviceOutput {
 
 export class Driver {
   private closedSocketDrops = 0;
+  private fallovers = 0;
   private readonly out: BatchOutput;
   private readonly now: () => number;
   private ticker: NodeJS.Timeout | null = null;
@@ -92,12 +94,30 @@ export class Driver {
   ) {
     this.out = new BatchOutput(this, device);
     this.now = opts.now ?? (() => performance.now());
+    bind.onSourceRefused = this.onSourceRefused;
+    bind.onRoutesChanged = this.onRoutesChanged;
+    bind.onRoutingLoop = (to) =>
+      this.opts.log.error(
+        `routing loop: ${to.address} port ${to.port} is routed through ${tun.name} itself; ` +
+          'not sending there (set the endpoint elsewhere, or route it outside the tunnel)',
+      );
+  }
+
+  /**
+   * Sticky source addresses given up: sends the OS refused (the address removed, its link gone),
+   * which left from the route's address instead, and sources dropped after a route change (UAPI
+   * stats=1 `source_fallovers`).
+   */
+  get sourceFallovers(): number {
+    return this.fallovers;
   }
 
   /** Opens the UDP sockets on the device's listen port and starts reading and ticking. */
   start(): void {
     this.boundPort = this.bind.open(this.device.listenPort, this.onDatagrams);
     this.device.listenPort = this.boundPort;
+    this.bind.avoidLoopsThrough?.(this.tun.name);
+    this.readRouteMtus();
     this.device.mtu = this.tun.mtu();
     this.tun.start(this.onTunPackets, (reason) => this.close(reason));
     this.ticker = setInterval(this.onTick, TICK_MS);
@@ -167,6 +187,63 @@ export class Driver {
     this.device.receiveDatagrams(datagrams, sources, this.now(), this.out);
     // What the kernel answered to the packets just written (see TunDevice.readNow) goes out now.
     if (this.out.flush() > 0 && !this.closed) this.tun.readNow?.();
+  };
+
+  /**
+   * "Sticky, but not too sticky" (the kernel's words): peers answered from an address that is gone
+   * forget it, so later sends take the route's choice until the peer's next authenticated packet
+   * tells which address it reaches now.
+   */
+  private readonly onSourceRefused = (to: Endpoint, errno: number): void => {
+    this.fallovers++;
+    const plain = withoutLocal(to);
+    for (const peer of this.device.peers.values()) {
+      if (peer.endpoint !== null && sameEndpointAndLocal(peer.endpoint, to)) peer.endpoint = plain;
+    }
+    this.opts.log.info(
+      `source address ${to.local?.address ?? '?'} refused (errno ${errno}) sending to ` +
+        `${to.address} port ${to.port}: sending from the route's address`,
+    );
+  };
+
+  /** The device pads to the MTU of routes through the tunnel that set one, as the kernel. */
+  private readRouteMtus(): void {
+    const routes = this.bind.routeMtus?.() ?? [];
+    if (routes.length === 0) {
+      this.device.routeMtus = null;
+      return;
+    }
+    const table = new AllowedIps<number>();
+    const seen = new Map<string, number>();
+    for (const r of routes) {
+      // One prefix in several tables: the smallest MTU (a padded packet fits either route).
+      const key = `${r.prefix.family}/${r.prefix.cidr}/${r.prefix.bytes.join('.')}`;
+      const mtu = Math.min(r.mtu, seen.get(key) ?? Infinity);
+      seen.set(key, mtu);
+      table.insert(r.prefix, mtu);
+    }
+    this.device.routeMtus = table;
+  }
+
+  /**
+   * Routes changed: re-read route MTUs, and a peer whose route now leaves by another interface
+   * answers from that route's address.
+   */
+  private readonly onRoutesChanged = (): void => {
+    this.readRouteMtus();
+    const peers = [...this.device.peers.values()].filter((p) => p.endpoint?.local);
+    if (peers.length === 0 || !this.bind.staleSources) return;
+    const stale = this.bind.staleSources(peers.map((p) => p.endpoint!));
+    peers.forEach((peer, i) => {
+      if (!stale[i]) return;
+      this.fallovers++;
+      const ep = peer.endpoint!;
+      peer.endpoint = withoutLocal(ep);
+      this.opts.log.info(
+        `source address ${ep.local?.address ?? '?'} for ${ep.address} port ${ep.port} ` +
+          'dropped after a route change: sending from the route address',
+      );
+    });
   };
 
   private readonly onTick = (): void => {

@@ -3,7 +3,13 @@
  * and the bind (outer UDP datagrams). src/tun implements them over the native addon; memory
  * implementations serve tests. The driver is the only user.
  */
-import type { Endpoint } from './ip.js';
+import type { Endpoint, IpPrefix } from './ip.js';
+
+/** A route through the tunnel's link with its own MTU. */
+export interface RouteMtu {
+  readonly prefix: IpPrefix;
+  readonly mtu: number;
+}
 
 export interface TunDevice {
   /** The interface name the kernel gave the device. */
@@ -46,7 +52,30 @@ export interface Bind {
   setMark(mark: number): void;
   /** Receive buffers the kernel dropped on the sockets (queue full), when the OS tells. */
   kernelDrops?(): number;
-  /** Sends datagrams to one endpoint; returns how many were sent. */
+  /**
+   * Sends datagrams to one endpoint; returns how many were sent. An endpoint with a `local`
+   * address (as received) is answered from that address; when the OS refuses it (the address or
+   * its interface is gone), the datagrams go without it and `onSourceRefused` is called.
+   */
   send(datagrams: readonly Uint8Array[], to: Endpoint): number;
+  /** Set by the driver: `to`'s local source was refused (errno), the owner should forget it. */
+  onSourceRefused?: ((to: Endpoint, errno: number) => void) | null;
+  /**
+   * Refuse to send to endpoints the host routes through the interface `name` (the tunnel's own
+   * link: the datagrams would come back in as packets to seal, again and again), as the kernel's
+   * WireGuard does (ELOOP). `onRoutingLoop` is told once per endpoint.
+   */
+  avoidLoopsThrough?(name: string): void;
+  onRoutingLoop?: ((to: Endpoint) => void) | null;
+  /** Routes through the link named in avoidLoopsThrough that carry an MTU (`ip route … mtu N`). */
+  routeMtus?(): readonly RouteMtu[];
+  /** Set by the driver: the host's routes changed, so sticky sources may be stale. */
+  onRoutesChanged?: (() => void) | null;
+  /**
+   * For each endpoint: whether its local address can no longer be used as the source, because the
+   * OS refuses it or the route to the endpoint now leaves by another interface than the one the
+   * address was received on (the kernel's rule). False for an endpoint without a local address.
+   */
+  staleSources?(endpoints: readonly Endpoint[]): boolean[];
   close(): void;
 }

@@ -13,11 +13,23 @@ export interface IpPrefix {
   readonly cidr: number;
 }
 
+/** One of our addresses and the interface it is on, as the kernel reported it on receive. */
+export interface LocalAddress {
+  /** Canonical text form, as Endpoint.address. */
+  readonly address: string;
+  readonly ifindex: number;
+}
+
 /** A UDP endpoint. `address` is the canonical text form (IPv6 compressed, lowercase). */
 export interface Endpoint {
   readonly family: IpFamily;
   readonly address: string;
   readonly port: number;
+  /**
+   * Where the datagram this endpoint came from arrived: the peer chose that address of ours, so
+   * we answer from it ("sticky source"). Absent for a configured endpoint: the route picks.
+   */
+  readonly local?: LocalAddress | null;
 }
 
 function parseIpv4(s: string): Uint8Array | null {
@@ -183,8 +195,24 @@ export function formatEndpoint(e: Endpoint): string {
   return e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
+/** Same remote address and port (whatever local address each arrived at). */
 export function sameEndpoint(a: Endpoint | null, b: Endpoint): boolean {
   return a !== null && a.port === b.port && a.address === b.address;
+}
+
+/** Same remote address and port, and the same local address and interface (or neither has one). */
+export function sameEndpointAndLocal(a: Endpoint | null, b: Endpoint): boolean {
+  if (a === b) return true;
+  if (!sameEndpoint(a, b)) return false;
+  const x = a!.local ?? null;
+  const y = b.local ?? null;
+  if (x === null || y === null) return x === y;
+  return x.address === y.address && x.ifindex === y.ifindex;
+}
+
+/** The endpoint without its local address: what is left when that address is gone. */
+export function withoutLocal(e: Endpoint): Endpoint {
+  return { family: e.family, address: e.address, port: e.port };
 }
 
 // Header peeks for the data path. Offsets are into the packet; callers check lengths first.

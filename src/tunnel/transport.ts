@@ -12,6 +12,8 @@ import {
 } from '../constants.js';
 import type { AnyAead } from '../noise/aead.js';
 import { readCounter, Transport, writeCounter, writeU32 } from '../noise/messages.js';
+import type { AllowedIps } from './allowed-ips.js';
+import { IPV4_DST_OFFSET, IPV6_DST_OFFSET } from './ip.js';
 import type { Keypair } from './keypair.js';
 
 /** WireGuard's padding (wireguard-go calculatePaddingSize): to 16 bytes, never past the MTU. */
@@ -80,6 +82,18 @@ export interface SealedBatch {
  * and lengths of the plaintexts are left in `s`. `tmp` is scratch for backends without batch
  * calls (at least 64 KiB + 16).
  */
+/**
+ * The MTU to pad a packet to: the link's, or a smaller one of a route to its destination (the
+ * kernel pads to the route's MTU: a padded packet must still fit the route it takes).
+ */
+function packetMtu(packet: Uint8Array, mtu: number, routeMtus: AllowedIps<number>): number {
+  const v = packet.length > 0 ? packet[0]! >> 4 : 0;
+  let m: number | undefined;
+  if (v === 4 && packet.length >= 20) m = routeMtus.lookupV4(packet, IPV4_DST_OFFSET);
+  else if (v === 6 && packet.length >= 40) m = routeMtus.lookupV6(packet, IPV6_DST_OFFSET);
+  return m !== undefined && (mtu === 0 || m < mtu) ? m : mtu;
+}
+
 export function sealPackets(
   aead: AnyAead,
   s: BatchScratch,
@@ -88,11 +102,14 @@ export function sealPackets(
   packets: readonly Uint8Array[],
   mtu: number,
   alloc: (size: number) => Uint8Array,
+  routeMtus: AllowedIps<number> | null = null,
 ): SealedBatch {
   s.ensure(packets.length);
   let total = 0;
   for (let i = 0; i < packets.length; i++) {
-    total += TRANSPORT_HEADER_SIZE + paddedLength(packets[i]!.length, mtu) + AEAD_TAG_SIZE;
+    const p = packets[i]!;
+    const m = routeMtus ? packetMtu(p, mtu, routeMtus) : mtu;
+    total += TRANSPORT_HEADER_SIZE + paddedLength(p.length, m) + AEAD_TAG_SIZE;
   }
   const slab = alloc(total);
   const { offsets, lengths, counters } = s;
@@ -107,7 +124,7 @@ export function sealPackets(
       continue;
     }
     const counter = kp.sendCounter++;
-    const padded = paddedLength(packet.length, mtu);
+    const padded = paddedLength(packet.length, routeMtus ? packetMtu(packet, mtu, routeMtus) : mtu);
     writeU32(slab, off, 4);
     writeU32(slab, off + Transport.receiver, kp.remoteIndex);
     writeCounter(slab, off + Transport.counter, counter);

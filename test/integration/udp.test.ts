@@ -60,7 +60,13 @@ test('port 0 binds v4 and v6 on the same real port; both families exchange batch
   await waitFor(() => b.inbox.datagrams.length === 64, '64 datagrams on v4');
   b.inbox.datagrams.forEach((d, i) => assert.deepEqual(d, batch[i]));
   for (const s of b.inbox.sources) {
-    assert.deepEqual(s, { family: 4, address: '127.0.0.1', port: a.port });
+    // `local`: where it arrived (IP_PKTINFO), the source an answer leaves from; lo is ifindex 1.
+    assert.deepEqual(s, {
+      family: 4,
+      address: '127.0.0.1',
+      port: a.port,
+      local: { address: '127.0.0.1', ifindex: 1 },
+    });
   }
   assert.ok(b.inbox.batchSizes.length < 64, `batched delivery (${b.inbox.batchSizes.join(',')})`);
   // The same source yields the same Endpoint object (the cache), across batches too.
@@ -76,7 +82,12 @@ test('port 0 binds v4 and v6 on the same real port; both families exchange batch
   assert.equal(b.bind.send(views, { family: 6, address: '::1', port: a.port }), 8);
   await waitFor(() => a.inbox.datagrams.length === 8, '8 datagrams on v6');
   a.inbox.datagrams.forEach((d, i) => assert.deepEqual(d, views[i]));
-  assert.deepEqual(a.inbox.sources[0], { family: 6, address: '::1', port: b.port });
+  assert.deepEqual(a.inbox.sources[0], {
+    family: 6,
+    address: '::1',
+    port: b.port,
+    local: { address: '::1', ifindex: 1 },
+  });
 
   // Answering the received Endpoint object reaches the sender.
   b.inbox.datagrams.length = 0;

@@ -157,22 +157,43 @@ test('removeValue drops all prefixes of a peer and leaves the others', () => {
   assert.equal(who(t, '10.1.1.1'), 'C');
 });
 
-test('prefixesOf is ordered: IPv4 first, then by address, then by length', () => {
+test('prefixesOf lists in insertion order; re-inserting moves a prefix last (as wireguard-go)', () => {
   const t = new AllowedIps<Peer>();
-  for (const p of ['fd00::/8', '10.0.0.0/16', '::/0', '10.0.0.0/8', '9.255.0.0/16', '::1/128']) {
-    t.insert(parsePrefix(p), A);
-  }
+  const order = ['fd00::/8', '10.0.0.0/16', '::/0', '10.0.0.0/8', '9.255.0.0/16', '::1/128'];
+  for (const p of order) t.insert(parsePrefix(p), A);
+  assert.deepEqual(list(t, A), order);
+  t.insert(parsePrefix('10.0.0.0/16'), A);
+  t.insert(parsePrefix('10.0.0.0/8'), B); // moves to B: leaves A's list
+  t.insert(parsePrefix('10.0.0.0/8'), A); // and back: last again
   assert.deepEqual(list(t, A), [
-    '9.255.0.0/16',
-    '10.0.0.0/8',
-    '10.0.0.0/16',
-    '::/0',
-    '::1/128',
     'fd00::/8',
+    '::/0',
+    '9.255.0.0/16',
+    '::1/128',
+    '10.0.0.0/16',
+    '10.0.0.0/8',
   ]);
+  assert.deepEqual(list(t, B), []);
+  assert.equal(t.size, 6);
+  t.remove(parsePrefix('::/0'), A);
+  t.insert(parsePrefix('::/0'), A);
+  assert.equal(list(t, A).at(-1), '::/0');
   const p = t.prefixesOf(A)[0]!;
   p.bytes[0] = 99; // callers get copies
-  assert.deepEqual(list(t, A)[0], '9.255.0.0/16');
+  assert.deepEqual(list(t, A)[0], 'fd00::/8');
+});
+
+test('remove only takes a prefix from the value that holds it', () => {
+  const t = new AllowedIps<Peer>();
+  t.insert(parsePrefix('10.0.0.3/32'), A);
+  t.insert(parsePrefix('10.0.0.0/24'), B);
+  assert.equal(t.remove(parsePrefix('10.0.0.3/32'), B), false);
+  assert.equal(t.remove(parsePrefix('10.0.0.0/25'), B), false, 'not an exact prefix');
+  assert.equal(t.remove(parsePrefix('10.0.0.7/24'), B), true, 'host bits are masked');
+  assert.equal(who(t, '10.0.0.3'), 'A');
+  assert.equal(who(t, '10.0.0.4'), undefined);
+  assert.equal(t.remove(parsePrefix('10.0.0.3/32'), A), true);
+  assert.equal(t.size, 0);
 });
 
 test('lookupV4/lookupV6 read the address inside a packet at an offset', () => {

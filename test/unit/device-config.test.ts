@@ -82,6 +82,31 @@ test('replace_allowed_ips, `-` removal, a prefix moves between peers', () => {
   assert.deepEqual(info.peers[1]!.allowedIps.map(formatPrefix), ['10.3.0.0/16']);
 });
 
+test('`-PREFIX` removes only what this peer holds, exactly, and is no error otherwise', () => {
+  const { cfg } = target();
+  apply(cfg, `public_key=${hex(keys[0]!)}\nallowed_ip=10.0.0.3/32\nallowed_ip=fd00::/64\n`);
+  apply(cfg, `public_key=${hex(keys[1]!)}\nallowed_ip=10.0.0.0/24\n`);
+  const list = (i: number) => cfg.get().peers[i]!.allowedIps.map(formatPrefix);
+  // Another peer's prefix, a prefix nobody holds, a covering but not equal prefix: all no-ops.
+  const noop = '-10.0.0.3/32\nallowed_ip=-172.16.0.0/12\nallowed_ip=-10.0.0.0/16';
+  assert.equal(apply(cfg, `public_key=${hex(keys[1]!)}\nallowed_ip=${noop}\n`), 0);
+  assert.deepEqual(list(0), ['10.0.0.3/32', 'fd00::/64']);
+  assert.deepEqual(list(1), ['10.0.0.0/24']);
+  // Host bits are masked, as netip.ParsePrefix + the trie do in wireguard-go.
+  assert.equal(apply(cfg, `public_key=${hex(keys[0]!)}\nallowed_ip=-fd00::9/64\n`), 0);
+  assert.deepEqual(list(0), ['10.0.0.3/32']);
+  // In a dummy section (update_only of an unknown peer) it does nothing.
+  apply(cfg, `public_key=${hex(keys[2]!)}\nupdate_only=true\nallowed_ip=-10.0.0.3/32\n`);
+  assert.deepEqual(list(0), ['10.0.0.3/32']);
+  // Removed, then added again: last in the list.
+  apply(cfg, `public_key=${hex(keys[1]!)}\nallowed_ip=10.2.0.0/16\nallowed_ip=-10.0.0.0/24\n`);
+  apply(cfg, `public_key=${hex(keys[1]!)}\nallowed_ip=10.0.0.0/24\n`);
+  assert.deepEqual(list(1), ['10.2.0.0/16', '10.0.0.0/24']);
+  // A bad prefix after `-` is refused like any bad allowed_ip.
+  assert.notEqual(parseSet(`public_key=${hex(keys[0]!)}\nallowed_ip=--10.0.0.3/32\n`).error, null);
+  assert.notEqual(parseSet(`public_key=${hex(keys[0]!)}\nallowed_ip=-\n`).error, null);
+});
+
 test('remove, update_only, replace_peers, our own key ignored', () => {
   const { t, cfg } = target();
   const priv = generatePrivateKey();

@@ -411,6 +411,18 @@ test('a transport packet with a bad tag or a counter far beyond the window', () 
   assert.deepEqual(ping(w, a, b, '10.0.0.1', '10.0.0.2', 'still'), ['still']);
 });
 
+test('a private-key change lets the next packet handshake at once (netns.sh, the kernel)', () => {
+  const { w, a, b, pa } = pair();
+  ping(w, a, b, '10.0.0.1', '10.0.0.2', 'x'); // A sent an initiation just now
+  a.device.setPrivateKey(new Uint8Array(randomBytes(32)));
+  const since = w.log.length;
+  a.send(ipv4('10.0.0.1', '10.0.0.2', 'y'));
+  w.pump();
+  // Not held back by the one-initiation-per-REKEY_TIMEOUT rule: the old attempt is void.
+  assert.equal(w.sent(a, 1, since).length, 1);
+  assert.equal(pa.current!.canSend(w.now), false);
+});
+
 test('changing the private key expires sessions and the next packet handshakes again', () => {
   const { w, a, b, pa } = pair();
   ping(w, a, b, '10.0.0.1', '10.0.0.2', 'x');

@@ -3,6 +3,11 @@
  * receive/send with recvmmsg/sendmmsg over caller-owned slabs, with UDP GSO (UDP_SEGMENT) on send
  * and UDP GRO on receive when the kernel has them. Addresses cross to JavaScript as 20-byte
  * records: family(1) pad(1) port BE(2) addr(16).
+ *
+ * Sticky sources, as the kernel's WireGuard and wireguard-go on Linux: receive reports the local
+ * address and interface each datagram arrived at (IP_PKTINFO / IPV6_PKTINFO), and send can leave
+ * from such an address (the same cmsg), so a peer that contacts one of several addresses gets
+ * its answers from that address. Local addresses cross as WGTS_LOCAL_SIZE records.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,9 +36,12 @@
 #define GSO_MAX_SEGMENTS 64
 #define GSO_MAX_BYTES 65507
 
-/* Control space for one UDP_SEGMENT (u16) or UDP_GRO (int) cmsg, aligned for cmsghdr. */
+/*
+ * Control space for a UDP_SEGMENT (u16) or UDP_GRO (int) cmsg plus an IP_PKTINFO or
+ * IPV6_PKTINFO one, aligned for cmsghdr.
+ */
 typedef union {
-  char buf[CMSG_SPACE(sizeof(int))];
+  char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo))];
   struct cmsghdr align;
 } udp_ctrl;
 
@@ -56,6 +64,13 @@ napi_value wgts_udp_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return wgts_throw_errno(env, errno, "socket");
   raise_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
   raise_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  /* Without it receive reports no local address and sends leave from the route's choice. */
+  int pktinfo = 1;
+  if (family == 4) {
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &pktinfo, sizeof pktinfo);
+  } else {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &pktinfo, sizeof pktinfo);
+  }
   struct sockaddr_storage ss;
   socklen_t sl;
   memset(&ss, 0, sizeof ss);
@@ -209,19 +224,66 @@ static int raw_to_addr(const uint8_t *raw, struct sockaddr_storage *ss, socklen_
   return -1;
 }
 
+/* Writes the local record of an IP_PKTINFO / IPV6_PKTINFO cmsg; other cmsgs are left alone. */
+static void pktinfo_to_local(const struct cmsghdr *c, uint8_t *out) {
+  if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+      c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+    struct in_pktinfo pi;
+    memcpy(&pi, CMSG_DATA(c), sizeof pi);
+    /* spec_dst, as wireguard-go: the address to answer from (the interface's for a broadcast). */
+    out[0] = 4;
+    memcpy(out + 4, &pi.ipi_ifindex, 4);
+    memcpy(out + 8, &pi.ipi_spec_dst, 4);
+  } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+             c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+    struct in6_pktinfo pi;
+    memcpy(&pi, CMSG_DATA(c), sizeof pi);
+    out[0] = 6;
+    memcpy(out + 4, &pi.ipi6_ifindex, 4);
+    memcpy(out + 8, &pi.ipi6_addr, 16);
+  }
+}
+
+/* Appends the pktinfo cmsg that makes a send leave from `local`; returns the bytes used. */
+static size_t local_to_pktinfo(const uint8_t *local, char *buf) {
+  struct cmsghdr *c = (struct cmsghdr *)buf;
+  if (local[0] == 4) {
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    memcpy(&pi.ipi_ifindex, local + 4, 4);
+    memcpy(&pi.ipi_spec_dst, local + 8, 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    return CMSG_SPACE(sizeof pi);
+  }
+  struct in6_pktinfo pi;
+  memset(&pi, 0, sizeof pi);
+  memcpy(&pi.ipi6_ifindex, local + 4, 4);
+  memcpy(&pi.ipi6_addr, local + 8, 16);
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof pi);
+  memcpy(CMSG_DATA(c), &pi, sizeof pi);
+  return CMSG_SPACE(sizeof pi);
+}
+
 /*
- * udpRecv(fd, slab, slotSize, maxCount, lengths, addrs, offset = 0, groSizes?) -> count, or
- * -errno when recvmmsg fails with something other than EAGAIN. Datagram i lands at
+ * udpRecv(fd, slab, slotSize, maxCount, lengths, addrs, offset = 0, groSizes?, locals?) -> count,
+ * or -errno when recvmmsg fails with something other than EAGAIN. Datagram i lands at
  * i * slotSize + offset, its source in addrs[20 * i ...]. With groSizes (on a UDP_GRO socket),
- * groSizes[i] is the segment size of a coalesced buffer (the caller splits it), else 0.
- * At most WGTS_MAX_BATCH per call.
+ * groSizes[i] is the segment size of a coalesced buffer (the caller splits it), else 0. With
+ * locals, locals[24 * i ...] is the local address and interface it arrived at (family 0 when the
+ * kernel did not say); a coalesced buffer has one, shared by its segments. At most
+ * WGTS_MAX_BATCH per call.
  */
 napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
-  if (!wgts_args(env, info, 8, argv)) return NULL;
+  napi_value argv[9];
+  if (!wgts_args(env, info, 9, argv)) return NULL;
   int32_t fd, slot, max, offset = 0;
-  uint8_t *slab, *addrs;
-  size_t slab_len, addrs_len;
+  uint8_t *slab, *addrs, *locals = NULL;
+  size_t slab_len, addrs_len, locals_len = 0;
   int32_t *lengths, *gro = NULL;
   napi_valuetype t;
   if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
@@ -239,6 +301,11 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
   if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
   napi_typeof(env, argv[7], &t);
   if (t != napi_undefined && wgts_arg_i32(env, argv[7], &gro, (size_t)max)) return NULL;
+  napi_typeof(env, argv[8], &t);
+  if (t != napi_undefined && wgts_arg_bytes(env, argv[8], &locals, &locals_len)) return NULL;
+  if (locals && (size_t)max * WGTS_LOCAL_SIZE > locals_len) {
+    return wgts_throw_range(env, "locals too small for maxCount");
+  }
   if (max == 0) return wgts_int(env, 0);
   struct mmsghdr msgs[WGTS_MAX_BATCH];
   struct iovec iov[WGTS_MAX_BATCH];
@@ -252,7 +319,7 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_name = &from[i];
     msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-    if (gro) {
+    if (gro || locals) {
       msgs[i].msg_hdr.msg_control = ctrl[i].buf;
       msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i].buf;
     }
@@ -265,19 +332,35 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
   for (int i = 0; i < r; i++) {
     lengths[i] = (int32_t)msgs[i].msg_len;
     addr_to_raw(&from[i], addrs + (size_t)i * WGTS_ADDR_SIZE);
-    if (!gro) continue;
-    gro[i] = 0;
+    if (!gro && !locals) continue;
+    if (gro) gro[i] = 0;
+    uint8_t *local = locals ? locals + (size_t)i * WGTS_LOCAL_SIZE : NULL;
+    if (local) memset(local, 0, WGTS_LOCAL_SIZE);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL;
          c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+      if (gro && c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
           c->cmsg_len >= CMSG_LEN(sizeof(int))) {
         int size;
         memcpy(&size, CMSG_DATA(c), sizeof size);
         gro[i] = size;
+      } else if (local) {
+        pktinfo_to_local(c, local);
       }
     }
   }
   return wgts_int(env, r);
+}
+
+/*
+ * Whether a send from a sticky source failed because of the source: the address is gone (on
+ * 6.18, IPv4 routing answers ENETUNREACH and IPv6 EINVAL; the kernel module checks for EINVAL,
+ * and IPv6's cmsg check can answer EADDRNOTAVAIL), or its interface is gone (ENODEV) or down (ENETDOWN, ENETUNREACH). The kernel's
+ * WireGuard and wireguard-go's bind before StdNetBind then forget the source and send again
+ * without it.
+ */
+static int source_refused(int err) {
+  return err == EINVAL || err == EADDRNOTAVAIL || err == ENODEV || err == ENETDOWN ||
+         err == ENETUNREACH;
 }
 
 /*
@@ -289,11 +372,14 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
  * IPsec; EINVAL), clears *gso, records the errno in *gso_err and returns the run's first datagram
  * so the caller sends it again without GSO. EMSGSIZE on a run (segment size above this route's
  * MTU) only sends that run again datagram by datagram (the kernel may fragment those): the next
- * destination may be fine.
+ * destination may be fine. With `local`, every message leaves from that address; when the kernel
+ * refuses it (see source_refused), records the errno in *src_err and returns the message's first
+ * datagram, so the caller sends from there without it.
  */
 static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
                           const int32_t *lengths, int32_t count, int32_t first,
-                          const struct sockaddr_storage *to, socklen_t to_len, int32_t *gso,
+                          const struct sockaddr_storage *to, socklen_t to_len,
+                          const uint8_t *local, int32_t *src_err, int32_t *gso,
                           int32_t *gso_err, int32_t *plain_until, int32_t *sent) {
   struct mmsghdr msgs[WGTS_MAX_BATCH];
   struct iovec iov[WGTS_MAX_BATCH];
@@ -323,16 +409,21 @@ static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
     h->msg_iovlen = 1;
     h->msg_name = (void *)to;
     h->msg_namelen = to_len;
+    size_t clen = 0;
+    if (local || j - d > 1) memset(&ctrl[n], 0, sizeof ctrl[n]);
+    if (local) clen = local_to_pktinfo(local, ctrl[n].buf);
     if (j - d > 1) {
-      memset(&ctrl[n], 0, sizeof ctrl[n]);
-      h->msg_control = ctrl[n].buf;
-      h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      struct cmsghdr *c = (struct cmsghdr *)(ctrl[n].buf + clen);
       c->cmsg_level = SOL_UDP;
       c->cmsg_type = UDP_SEGMENT;
       c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
       uint16_t size = (uint16_t)seg;
       memcpy(CMSG_DATA(c), &size, sizeof size);
+      clen += CMSG_SPACE(sizeof(uint16_t));
+    }
+    if (clen > 0) {
+      h->msg_control = ctrl[n].buf;
+      h->msg_controllen = clen;
     }
     start[n++] = d;
     d = j;
@@ -348,6 +439,9 @@ static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
       return -1;
+    } else if (r < 0 && local && source_refused(errno)) {
+      *src_err = errno;
+      return start[i];
     } else if (r < 0 && (errno == EIO || errno == EINVAL) && start[i + 1] - start[i] > 1) {
       *gso = 0;
       *gso_err = errno;
@@ -363,19 +457,23 @@ static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
 }
 
 /*
- * udpSend(fd, slab, offsets, lengths, count, addr, gso?) -> sent. All datagrams go to the one
- * 20-byte address. EAGAIN/ENOBUFS stop the batch (the rest count as not sent); a datagram refused
- * for itself (EMSGSIZE, unreachable...) is skipped and the batch goes on. `gso` is an optional
- * Int32Array [enabled, errno]: when enabled, contiguous runs go out as GSO messages; a kernel
- * refusal sets it to [0, errno] (the caller keeps it per socket) and the run is sent again plainly.
+ * udpSend(fd, slab, offsets, lengths, count, addr, gso?, state?) -> sent. All datagrams go to
+ * the one 20-byte address; when `addr` is longer, a WGTS_LOCAL_SIZE local record follows at byte
+ * 20 and, unless its family is 0, the datagrams leave from that address and interface. EAGAIN/
+ * ENOBUFS stop the batch (the rest count as not sent); a datagram refused for itself (EMSGSIZE,
+ * unreachable...) is skipped and the batch goes on. `gso` is an optional Int32Array
+ * [enabled, errno]: when enabled, contiguous runs go out as GSO messages; a kernel refusal sets it
+ * to [0, errno] (the caller keeps it per socket) and the run is sent again plainly. `state` is an
+ * optional Int32Array whose [0] becomes the errno with which the kernel refused the local source
+ * (the rest went without it), else 0.
  */
 napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  if (!wgts_args(env, info, 7, argv)) return NULL;
+  napi_value argv[8];
+  if (!wgts_args(env, info, 8, argv)) return NULL;
   int32_t fd, count;
   uint8_t *slab, *raw;
   size_t slab_len, raw_len;
-  int32_t *offsets, *lengths, *gso_state = NULL;
+  int32_t *offsets, *lengths, *gso_state = NULL, *state = NULL;
   napi_valuetype t;
   if (wgts_arg_int(env, argv[0], &fd) || wgts_arg_bytes(env, argv[1], &slab, &slab_len) ||
       wgts_arg_int(env, argv[4], &count) || wgts_arg_bytes(env, argv[5], &raw, &raw_len)) {
@@ -388,10 +486,17 @@ napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
   }
   napi_typeof(env, argv[6], &t);
   if (t != napi_undefined && wgts_arg_i32(env, argv[6], &gso_state, 2)) return NULL;
+  napi_typeof(env, argv[7], &t);
+  if (t != napi_undefined && wgts_arg_i32(env, argv[7], &state, 1)) return NULL;
   struct sockaddr_storage to;
   socklen_t to_len;
   if (raw_len < WGTS_ADDR_SIZE || raw_to_addr(raw, &to, &to_len) < 0) {
     return wgts_throw_range(env, "bad address record");
+  }
+  const uint8_t *local = NULL;
+  if (raw_len >= WGTS_ADDR_SIZE + WGTS_LOCAL_SIZE && raw[WGTS_ADDR_SIZE] != 0) {
+    local = raw + WGTS_ADDR_SIZE;
+    if (local[0] != raw[0]) return wgts_throw_range(env, "local address of another family");
   }
   for (int32_t i = 0; i < count; i++) {
     if (offsets[i] < 0 || lengths[i] < 0 || (size_t)offsets[i] + (size_t)lengths[i] > slab_len) {
@@ -403,10 +508,17 @@ napi_value wgts_udp_send(napi_env env, napi_callback_info info) {
   int32_t plain_until = 0;
   int32_t sent = 0;
   int32_t next = 0;
+  int32_t src_err = 0;
   while (next >= 0 && next < count) {
-    next = send_batch(fd, slab, offsets, lengths, count, next, &to, to_len, &gso, &gso_err,
-                      &plain_until, &sent);
+    int32_t refused = 0;
+    next = send_batch(fd, slab, offsets, lengths, count, next, &to, to_len, local, &refused, &gso,
+                      &gso_err, &plain_until, &sent);
+    if (refused != 0) {
+      src_err = refused;
+      local = NULL; /* once: the rest, and the message refused, go from the route's address */
+    }
   }
+  if (state) state[0] = src_err;
   if (gso_state && gso_err != 0) {
     gso_state[0] = 0;
     gso_state[1] = gso_err;

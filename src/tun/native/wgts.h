@@ -14,6 +14,11 @@
 #define WGTS_MAX_BATCH 128
 /* Bytes per raw address slot: family(1) pad(1) port BE(2) addr(16). */
 #define WGTS_ADDR_SIZE 20
+/*
+ * Bytes per local-address slot (where a datagram arrived, the source to answer from):
+ * family(1, 0 = unknown) pad(3) ifindex(4, host order) addr(16).
+ */
+#define WGTS_LOCAL_SIZE 24
 
 /* Returns NULL from the enclosing napi_callback when a call fails (an exception is pending). */
 #define WGTS_CHECK(env, call)                                                                      \
@@ -64,6 +69,10 @@ napi_value wgts_blake2s_mac(napi_env env, napi_callback_info info);
 napi_value wgts_udp_recv(napi_env env, napi_callback_info info);
 napi_value wgts_udp_send(napi_env env, napi_callback_info info);
 napi_value wgts_udp_offload(napi_env env, napi_callback_info info);
+napi_value wgts_route_watch_open(napi_env env, napi_callback_info info);
+napi_value wgts_route_watch_drain(napi_env env, napi_callback_info info);
+napi_value wgts_route_oifs(napi_env env, napi_callback_info info);
+napi_value wgts_route_mtus(napi_env env, napi_callback_info info);
 
 napi_value wgts_poll_start(napi_env env, napi_callback_info info);
 napi_value wgts_poll_stop(napi_env env, napi_callback_info info);
