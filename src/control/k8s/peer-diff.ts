@@ -19,6 +19,12 @@ export interface DesiredDevice {
 export interface DiffOptions {
   /** False until the Node cache is synced: unknown peers are kept, never removed. */
   readonly removeUnknown: boolean;
+  /**
+   * The device takes `allowed_ip=-PREFIX` (wireguard-ts; not wireguard-go before 2025 nor the
+   * kernel through old `wg`): a departed pod costs one line. Without it a peer that lost an
+   * address gets its whole list again (replace_allowed_ips), and only that peer.
+   */
+  readonly removeAllowedIp?: boolean;
 }
 
 export interface PeerDiff {
@@ -34,8 +40,8 @@ function sameKey(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function prefixSet(list: readonly IpPrefix[]): string {
-  return list.map(formatPrefix).sort().join(',');
+function prefixMap(list: readonly IpPrefix[]): Map<string, IpPrefix> {
+  return new Map(list.map((p) => [formatPrefix(p), p]));
 }
 
 export function diffDevice(have: UapiDeviceInfo, want: DesiredDevice, opts: DiffOptions): PeerDiff {
@@ -44,9 +50,13 @@ export function diffDevice(have: UapiDeviceInfo, want: DesiredDevice, opts: Diff
     ops.push({ key: 'private_key', value: want.privateKey });
   if (have.listenPort !== want.listenPort) ops.push({ key: 'listen_port', value: want.listenPort });
   if (have.fwmark !== want.fwmark) ops.push({ key: 'fwmark', value: want.fwmark });
+  const device = ops.length;
 
   const current = new Map(have.peers.map((p) => [b64(p.publicKey), p]));
   const wanted = new Set<string>();
+  // Removals go first, in their own sections: an address moving from peer A to peer B (a pod
+  // IP reused on another node) must leave A before B takes it, all in one transaction.
+  const removals: UapiSetOp[] = [];
   let added = 0;
   let updated = 0;
   let removed = 0;
@@ -55,19 +65,30 @@ export function diffDevice(have: UapiDeviceInfo, want: DesiredDevice, opts: Diff
     wanted.add(k);
     const cur = current.get(k);
     const endpointOk = cur !== undefined && sameEndpoint(cur.endpoint, p.endpoint);
-    const ipsOk = cur !== undefined && prefixSet(cur.allowedIps) === prefixSet(p.allowedIps);
-    if (endpointOk && ipsOk) continue;
+    const haveIps = prefixMap(cur?.allowedIps ?? []);
+    const wantIps = prefixMap(p.allowedIps);
+    const gone = [...haveIps].filter(([t]) => !wantIps.has(t)).map(([, ip]) => ip);
+    const fresh = [...wantIps].filter(([t]) => !haveIps.has(t)).map(([, ip]) => ip);
+    if (endpointOk && !gone.length && !fresh.length) continue;
+    const incremental = cur !== undefined && (opts.removeAllowedIp === true || !gone.length);
+    if (incremental && gone.length) {
+      removals.push({ key: 'public_key', value: p.publicKey });
+      for (const ip of gone) removals.push({ key: 'allowed_ip', value: ip, remove: true });
+    }
     ops.push({ key: 'public_key', value: p.publicKey });
     if (!endpointOk) ops.push({ key: 'endpoint', value: p.endpoint });
-    if (!ipsOk) {
+    if (!incremental) {
       // Replacing the list is atomic in a userspace daemon (one UAPI transaction), so there is
       // no window without routes, unlike the kernel API Cilium works around with a dummy peer.
       ops.push({ key: 'replace_allowed_ips' });
       for (const ip of p.allowedIps) ops.push({ key: 'allowed_ip', value: ip, remove: false });
+    } else {
+      for (const ip of fresh) ops.push({ key: 'allowed_ip', value: ip, remove: false });
     }
     if (cur) updated++;
     else added++;
   }
+  ops.splice(device, 0, ...removals);
   if (opts.removeUnknown) {
     for (const [k, p] of current) {
       if (wanted.has(k)) continue;

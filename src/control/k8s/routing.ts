@@ -16,7 +16,7 @@ import {
   type IpPrefix,
 } from '../../tunnel/ip.js';
 import { run } from '../exec.js';
-import { podCidrsOf, type MeshPlan } from './mesh-plan.js';
+import type { MeshPlan } from './mesh-plan.js';
 import type { PortRange } from './options.js';
 
 export interface RoutingConfig {
@@ -47,14 +47,13 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
     if (!out.has(r.dst)) out.set(r.dst, r);
   };
   // Own pod CIDRs first: a remote Node claiming an overlapping CIDR must not capture local pods.
-  for (const p of plan.self ? podCidrsOf(plan.self) : [])
-    add({ dst: formatPrefix(p), type: 'throw' });
+  for (const p of plan.throwPrefixes) add({ dst: formatPrefix(p), type: 'throw' });
   const srcOf = (f: IpFamily) => {
     const ip = plan.selfIps.find((p) => p.family === f);
     return ip ? formatAddress(ip.bytes) : undefined;
   };
   for (const peer of plan.peers) {
-    for (const p of peer.podCidrs) add({ dst: formatPrefix(p), type: 'unicast' });
+    for (const p of peer.podPrefixes) add({ dst: formatPrefix(p), type: 'unicast' });
     if (cfg.hostEncryption) {
       for (const ip of peer.nodeIps) {
         const src = srcOf(ip.family);
@@ -68,7 +67,7 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
   }
   if (cfg.strict) {
     for (const n of plan.keyless)
-      for (const p of n.podCidrs) add({ dst: formatPrefix(p), type: 'unreachable' });
+      for (const p of n.podPrefixes) add({ dst: formatPrefix(p), type: 'unreachable' });
   }
   return [...out.values()];
 }
