@@ -52,7 +52,10 @@ export function loadKubeConfig(
       caFile: join(saDir, 'ca.crt'),
       skipTLSVerify: false,
     },
-    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } },
+    {
+      name: 'inClusterUser',
+      authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } },
+    },
   );
   return kc;
 }
@@ -103,7 +106,8 @@ export class HttpKubeApi implements KubeApi {
       headers: { Accept: 'application/json', ...headers },
     };
     await this.kc.applyToHTTPSOptions(opts);
-    if (this.token) (opts.headers as Record<string, string>).Authorization = `Bearer ${this.token.read()}`;
+    if (this.token)
+      (opts.headers as Record<string, string>).Authorization = `Bearer ${this.token.read()}`;
     const mod = url.protocol === 'https:' ? https : http;
     // client-node builds an https.Agent even for http:// servers (kubeconfigs for local test
     // servers); plain http must use the default agent.

@@ -243,7 +243,8 @@ export function planMesh(nodes: Iterable<KubeNode>, opts: PlanOptions): MeshPlan
   // The first-seen holder of each key, else its oldest claimant (candidates are oldest first).
   const claimants = new Map<string, string[]>();
   for (const c of candidates) {
-    if (c.key && isValidPublicKey(c.key)) claimants.set(c.key, [...(claimants.get(c.key) ?? []), c.name]);
+    if (c.key && isValidPublicKey(c.key))
+      claimants.set(c.key, [...(claimants.get(c.key) ?? []), c.name]);
   }
   const keyHolders = new Map<string, string>();
   for (const [key, names] of claimants) {

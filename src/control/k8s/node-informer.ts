@@ -16,7 +16,9 @@ import {
 } from './kube-types.js';
 
 /** What an informer follows: one kind's list and watch, and how its objects are keyed. */
-export interface ObjectSource<T extends { readonly metadata: { readonly resourceVersion?: string } }> {
+export interface ObjectSource<
+  T extends { readonly metadata: { readonly resourceVersion?: string } },
+> {
   readonly kind: string;
   list(signal?: AbortSignal): Promise<ObjectList<T>>;
   watch(opts: WatchOptions): AsyncIterable<WatchEvent<T>>;

@@ -16,15 +16,20 @@ export interface DesiredDevice {
   }>;
 }
 
+export type AllowedIpUpdates = 'replace' | 'append' | 'append-remove';
+
 export interface DiffOptions {
   /** False until the Node cache is synced: unknown peers are kept, never removed. */
   readonly removeUnknown: boolean;
   /**
-   * The device takes `allowed_ip=-PREFIX` (wireguard-ts; not wireguard-go before 2025 nor the
-   * kernel through old `wg`): a departed pod costs one line. Without it a peer that lost an
-   * address gets its whole list again (replace_allowed_ips), and only that peer.
+   * How a changed allowed-IP list reaches the device. `append-remove`: one line per address
+   * added or removed (`allowed_ip=-PREFIX`, wireguard-ts; not wireguard-go before 2025), so a
+   * pod started or deleted costs one line. `append`: additions alone are appended, a peer that
+   * lost an address gets its whole list again (replace_allowed_ips), and only that peer.
+   * `replace` (the default; the kernel through `wg set`, which always replaces): every changed
+   * peer gets its whole list.
    */
-  readonly removeAllowedIp?: boolean;
+  readonly allowedIpUpdates?: AllowedIpUpdates;
 }
 
 export interface PeerDiff {
@@ -70,14 +75,18 @@ export function diffDevice(have: UapiDeviceInfo, want: DesiredDevice, opts: Diff
     const gone = [...haveIps].filter(([t]) => !wantIps.has(t)).map(([, ip]) => ip);
     const fresh = [...wantIps].filter(([t]) => !haveIps.has(t)).map(([, ip]) => ip);
     if (endpointOk && !gone.length && !fresh.length) continue;
-    const incremental = cur !== undefined && (opts.removeAllowedIp === true || !gone.length);
+    const mode = opts.allowedIpUpdates ?? 'replace';
+    const incremental =
+      cur !== undefined && (mode === 'append-remove' || (mode === 'append' && !gone.length));
     if (incremental && gone.length) {
       removals.push({ key: 'public_key', value: p.publicKey });
       for (const ip of gone) removals.push({ key: 'allowed_ip', value: ip, remove: true });
     }
     ops.push({ key: 'public_key', value: p.publicKey });
     if (!endpointOk) ops.push({ key: 'endpoint', value: p.endpoint });
-    if (!incremental) {
+    if (!gone.length && !fresh.length) {
+      // endpoint only
+    } else if (!incremental) {
       // Replacing the list is atomic in a userspace daemon (one UAPI transaction), so there is
       // no window without routes, unlike the kernel API Cilium works around with a dummy peer.
       ops.push({ key: 'replace_allowed_ips' });
