@@ -462,8 +462,11 @@ test(
         `${n.name} adds the new pod`,
       );
     }
-    const r = await lab.tryExec(n1.pod, 'ping', ['-c', '1', '-W', '1', extra]);
-    assert.equal(r.code, 0, 'the new pod is reachable');
+    await waitFor(
+      async () => (await lab.tryExec(n1.pod, 'ping', ['-c', '1', '-W', '1', extra])).code === 0,
+      10_000,
+      'the new pod is reachable',
+    );
     sim.api.deletePod('web-2b');
     for (const n of [n1, n3]) {
       await waitFor(

@@ -12,7 +12,8 @@ import type { AgentMetrics } from './metrics.js';
 import { NodeInformer, PodInformer } from './node-informer.js';
 import type { NodeKey } from './node-key.js';
 import type { AgentOptions } from './options.js';
-import { diffDevice, type AllowedIpUpdates } from './peer-diff.js';
+import type { UapiDeviceInfo } from '../uapi.js';
+import { diffDevice, type AllowedIpUpdates, type DesiredDevice } from './peer-diff.js';
 import { autoMtu, type Routing } from './routing.js';
 
 export type LogFn = (level: 'error' | 'info' | 'debug', msg: string) => void;
@@ -31,6 +32,26 @@ export interface AgentDeps {
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
+/** What a device holds once `want` was applied (the fields diffDevice compares). */
+function deviceOf(want: DesiredDevice): UapiDeviceInfo {
+  return {
+    privateKey: want.privateKey,
+    listenPort: want.listenPort,
+    fwmark: want.fwmark,
+    peers: want.peers.map((p) => ({
+      publicKey: p.publicKey,
+      presharedKey: null,
+      endpoint: p.endpoint,
+      allowedIps: [...p.allowedIps],
+      lastHandshakeMs: 0,
+      txBytes: 0,
+      rxBytes: 0,
+      persistentKeepalive: 0,
+      protocolVersion: 1,
+    })),
+  };
+}
+
 export class Agent {
   readonly informer: NodeInformer;
   /** The Pod cache, with --route-source workload-ips. */
@@ -39,6 +60,12 @@ export class Agent {
   /** `append-remove` until the device refuses an `allowed_ip=-PREFIX` line. */
   private allowedIpUpdates: AllowedIpUpdates;
   private keyHolders: ReadonlyMap<string, string> = new Map();
+  /**
+   * The device as our last successful set left it: event-driven passes diff against it instead
+   * of reading 55,000 allowed IPs back; the periodic resync (and any error) reads the device.
+   */
+  private device: UapiDeviceInfo | null = null;
+  private fullResync = true;
   lastReconcileOk = false;
   private stopped = false;
   private reconciling: Promise<void> | null = null;
@@ -84,6 +111,7 @@ export class Agent {
     this.pods?.start();
     this.publish('start');
     const tick = () => {
+      this.fullResync = true;
       this.schedule(0);
       this.resync = setTimeout(tick, this.d.opts.resyncMs);
     };
@@ -106,7 +134,7 @@ export class Agent {
     if (diff.ops.length) await this.d.backend.set(diff.ops);
   }
 
-  private wantDevice(plan: MeshPlan | null) {
+  private wantDevice(plan: MeshPlan | null): DesiredDevice {
     return {
       privateKey: this.d.key.privateKey,
       listenPort: this.d.opts.port,
@@ -191,24 +219,35 @@ export class Agent {
       hostEncryption: opts.hostEncryption,
       routeSource: opts.routeSource,
       keyHolders: this.keyHolders,
-      ...(this.pods ? { pods: this.pods.pods.values() } : {}),
+      ...(this.pods ? { pods: this.pods.index } : {}),
     });
     this.lastPlan = plan;
     this.keyHolders = plan.keyHolders;
     this.reportRefused(plan);
     if (plan.self && !this.publishedOk(plan.self)) this.publish('annotation missing or stale');
     let stage = 'device';
+    if (this.fullResync) {
+      this.fullResync = false;
+      this.device = null;
+      if (typeof routing.invalidate === 'function') routing.invalidate();
+    }
+    const cached = this.device;
+    this.device = null;
     try {
+      let have = cached;
       if (!(await backend.live())) {
+        have = null;
         // A new device comes up with the daemon's default MTU: set ours again once it is back.
         this.mtu = 0;
+        if (typeof routing.invalidate === 'function') routing.invalidate();
         if (!this.d.restartDevice)
           throw new WgError('ERR_SYSTEM', `device ${opts.interface} is gone`);
         log('error', `device ${opts.interface} is gone: restarting it`);
         await this.d.restartDevice();
       }
-      const have = await backend.get();
-      const diff = diffDevice(have, this.wantDevice(plan), {
+      have ??= await backend.get();
+      const want = this.wantDevice(plan);
+      const diff = diffDevice(have, want, {
         removeUnknown: true,
         allowedIpUpdates: this.allowedIpUpdates,
       });
@@ -224,7 +263,7 @@ export class Agent {
             'info',
             `device refused allowed_ip removal (${(err as Error).message}): replacing lists`,
           );
-          const again = diffDevice(await backend.get(), this.wantDevice(plan), {
+          const again = diffDevice(await backend.get(), want, {
             removeUnknown: true,
             allowedIpUpdates: 'append',
           });
@@ -235,6 +274,7 @@ export class Agent {
           `peers: +${diff.added} ~${diff.updated} -${diff.removed} (${plan.peers.length} configured)`,
         );
       }
+      this.device = deviceOf(want);
       stage = 'routing';
       const mtu = await this.mtuFor(plan);
       if (mtu !== this.mtu) {

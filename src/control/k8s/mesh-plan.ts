@@ -10,7 +10,6 @@
  * older Node): copying a key can neither capture a peer nor push it back to plaintext. Pure.
  */
 import {
-  formatAddress,
   formatPrefix,
   parseAddress,
   parsePrefix,
@@ -20,6 +19,7 @@ import {
 } from '../../tunnel/ip.js';
 import { endpointFromBytes } from '../../tunnel/ip.js';
 import type { KubeNode, KubePod } from './kube-types.js';
+import { PodIndex } from './pod-index.js';
 import { PrefixClaims } from './prefix-claims.js';
 
 export const ANNOTATION_PUBLIC_KEY = 'wireguard-ts.io/public-key';
@@ -87,8 +87,8 @@ export interface PlanOptions {
   readonly selfPublicKey: string;
   readonly hostEncryption: boolean;
   readonly routeSource?: RouteSource;
-  /** The Pod cache (workload-ips). */
-  readonly pods?: Iterable<KubePod>;
+  /** The pods (workload-ips), or their addresses by node already indexed (the agent's). */
+  readonly pods?: Iterable<KubePod> | PodIndex;
   /** The previous plan's keyHolders. */
   readonly keyHolders?: ReadonlyMap<string, string>;
 }
@@ -134,45 +134,14 @@ export function isControlPlane(node: KubeNode): boolean {
   return CONTROL_PLANE_LABELS.some((l) => l in labels);
 }
 
-const hostPrefix = (bytes: Uint8Array): IpPrefix => ({
-  family: bytes.length === 4 ? 4 : 6,
-  bytes,
-  cidr: bytes.length * 8,
-});
-
 /**
  * Each pod address goes to the Node of the newest pod holding it (during a reschedule the old
  * pod may still be listed): node name -> its pods' host prefixes.
  */
 export function podPrefixesByNode(pods: Iterable<KubePod>): Map<string, IpPrefix[]> {
-  const best = new Map<string, { node: string; created: string; key: string; bytes: Uint8Array }>();
-  for (const p of pods) {
-    const node = p.spec?.nodeName;
-    if (!node || p.spec?.hostNetwork) continue;
-    const created = p.metadata.creationTimestamp ?? '';
-    const key = `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
-    const ips = p.status?.podIPs?.length
-      ? p.status.podIPs.map((x) => x.ip)
-      : p.status?.podIP
-        ? [p.status.podIP]
-        : [];
-    for (const ip of ips) {
-      const bytes = parseAddress(ip);
-      if (!bytes) continue;
-      const text = formatAddress(bytes);
-      const cur = best.get(text);
-      // RFC 3339 timestamps of one server compare as strings; ties go to the larger key.
-      if (!cur || created > cur.created || (created === cur.created && key > cur.key))
-        best.set(text, { node, created, key, bytes });
-    }
-  }
-  const out = new Map<string, IpPrefix[]>();
-  for (const b of best.values()) {
-    let list = out.get(b.node);
-    if (!list) out.set(b.node, (list = []));
-    list.push(hostPrefix(b.bytes));
-  }
-  return out;
+  const index = new PodIndex();
+  for (const p of pods) index.upsert(`${p.metadata.namespace ?? ''}/${p.metadata.name}`, p);
+  return new Map([...index.byNode()].map(([n, m]) => [n, [...m.values()]]));
 }
 
 /** Oldest first (creationTimestamp), then by name: the order in which Nodes may claim. */
@@ -198,9 +167,18 @@ export function planMesh(nodes: Iterable<KubeNode>, opts: PlanOptions): MeshPlan
   // The family we reach peers on: that of our own first InternalIP (IPv4 when unknown).
   const families: IpFamily[] = selfIps.length ? [...new Set(selfIps.map((p) => p.family))] : [4];
   const workload = opts.routeSource === 'workload-ips';
-  const podsByNode = workload ? podPrefixesByNode(opts.pods ?? []) : new Map<string, IpPrefix[]>();
-  const podPrefixes = (n: KubeNode) =>
-    workload ? (podsByNode.get(n.metadata.name) ?? []) : podCidrsOf(n);
+  let index: PodIndex | undefined;
+  if (workload) {
+    if (opts.pods instanceof PodIndex) index = opts.pods;
+    else {
+      index = new PodIndex();
+      for (const p of opts.pods ?? [])
+        index.upsert(`${p.metadata.namespace ?? ''}/${p.metadata.name}`, p);
+    }
+  }
+  const byNode = index?.byNode();
+  const podPrefixes = (n: KubeNode): IpPrefix[] =>
+    byNode ? [...(byNode.get(n.metadata.name)?.values() ?? [])] : podCidrsOf(n);
 
   const claims = new PrefixClaims<string>();
   const SELF = '\0self';

@@ -14,6 +14,7 @@ import {
   type WatchEvent,
   type WatchOptions,
 } from './kube-types.js';
+import { PodIndex } from './pod-index.js';
 
 /** What an informer follows: one kind's list and watch, and how its objects are keyed. */
 export interface ObjectSource<
@@ -94,13 +95,22 @@ export class ObjectInformer<
     for (const cb of this.listeners) cb();
   }
 
-  /** Caches (or, when filtered out, forgets) one object; true when the cache changed. */
-  private put(obj: T): boolean {
+  /** Caches (or, when filtered out, forgets) one object. */
+  private put(obj: T): void {
     const k = this.src.key(obj);
-    if (this.src.keep && !this.src.keep(obj)) return this.objects.delete(k);
-    this.objects.set(k, this.src.slim ? this.src.slim(obj) : obj);
-    return true;
+    if (this.src.keep && !this.src.keep(obj)) return this.forget(k);
+    const kept = this.src.slim ? this.src.slim(obj) : obj;
+    this.objects.set(k, kept);
+    this.stored(k, kept);
   }
+
+  private forget(k: string): void {
+    if (this.objects.delete(k)) this.removed(k);
+  }
+
+  /** Called for every object cached, so a subclass can keep an index in step. */
+  protected stored(_key: string, _obj: T): void {}
+  protected removed(_key: string): void {}
 
   private async run(): Promise<void> {
     let backoff = this.opts.backoffMinMs;
@@ -150,7 +160,7 @@ export class ObjectInformer<
       seen.add(this.src.key(o));
       this.put(o);
     }
-    for (const k of [...this.objects.keys()]) if (!seen.has(k)) this.objects.delete(k);
+    for (const k of [...this.objects.keys()]) if (!seen.has(k)) this.forget(k);
     this.resourceVersion = list.resourceVersion;
     this.synced = true;
     this.emit();
@@ -186,7 +196,7 @@ export class ObjectInformer<
             this.put(ev.object);
             break;
           case 'DELETED':
-            this.objects.delete(this.src.key(ev.object));
+            this.forget(this.src.key(ev.object));
             break;
           case 'BOOKMARK':
             this.resourceVersion = ev.object.metadata.resourceVersion;
@@ -250,6 +260,9 @@ export function podKept(p: KubePod): boolean {
 
 /** The Pod cache for --route-source workload-ips, keyed by namespace/name, slimmed. */
 export class PodInformer extends ObjectInformer<KubePod> {
+  /** Pod addresses by node, updated with each event. */
+  readonly index = new PodIndex();
+
   constructor(api: KubeApi, opts: InformerOptions) {
     const { listPods, watchPods } = api;
     if (!listPods || !watchPods) throw new KubeApiError(0, 'this API client cannot list pods');
@@ -268,6 +281,14 @@ export class PodInformer extends ObjectInformer<KubePod> {
 
   get pods(): Map<string, KubePod> {
     return this.objects;
+  }
+
+  protected override stored(key: string, obj: KubePod): void {
+    this.index.upsert(key, obj);
+  }
+
+  protected override removed(key: string): void {
+    this.index.delete(key);
   }
 }
 

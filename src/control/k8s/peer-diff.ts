@@ -2,8 +2,9 @@
  * The UAPI operations that take the device from what it has to what the plan wants, touching
  * only what differs, so an unchanged peer keeps its session. Pure: tested without a daemon.
  */
-import { formatPrefix, sameEndpoint, type Endpoint, type IpPrefix } from '../../tunnel/ip.js';
+import { sameEndpoint, type Endpoint, type IpPrefix } from '../../tunnel/ip.js';
 import type { UapiDeviceInfo, UapiSetOp } from '../uapi.js';
+import { prefixText } from './prefix-text.js';
 
 export interface DesiredDevice {
   readonly privateKey: Uint8Array;
@@ -46,7 +47,7 @@ function sameKey(a: Uint8Array | null, b: Uint8Array): boolean {
 }
 
 function prefixMap(list: readonly IpPrefix[]): Map<string, IpPrefix> {
-  return new Map(list.map((p) => [formatPrefix(p), p]));
+  return new Map(list.map((p) => [prefixText(p), p]));
 }
 
 export function diffDevice(have: UapiDeviceInfo, want: DesiredDevice, opts: DiffOptions): PeerDiff {

@@ -17,6 +17,7 @@ import {
 } from '../../tunnel/ip.js';
 import { run } from '../exec.js';
 import type { MeshPlan } from './mesh-plan.js';
+import { prefixText } from './prefix-text.js';
 import type { PortRange } from './options.js';
 
 export interface RoutingConfig {
@@ -47,13 +48,13 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
     if (!out.has(r.dst)) out.set(r.dst, r);
   };
   // Own pod CIDRs first: a remote Node claiming an overlapping CIDR must not capture local pods.
-  for (const p of plan.throwPrefixes) add({ dst: formatPrefix(p), type: 'throw' });
+  for (const p of plan.throwPrefixes) add({ dst: prefixText(p), type: 'throw' });
   const srcOf = (f: IpFamily) => {
     const ip = plan.selfIps.find((p) => p.family === f);
     return ip ? formatAddress(ip.bytes) : undefined;
   };
   for (const peer of plan.peers) {
-    for (const p of peer.podPrefixes) add({ dst: formatPrefix(p), type: 'unicast' });
+    for (const p of peer.podPrefixes) add({ dst: prefixText(p), type: 'unicast' });
     if (cfg.hostEncryption) {
       for (const ip of peer.nodeIps) {
         const src = srcOf(ip.family);
@@ -67,7 +68,7 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
   }
   if (cfg.strict) {
     for (const n of plan.keyless)
-      for (const p of n.podPrefixes) add({ dst: formatPrefix(p), type: 'unreachable' });
+      for (const p of n.podPrefixes) add({ dst: prefixText(p), type: 'unreachable' });
   }
   return [...out.values()];
 }
@@ -138,7 +139,15 @@ export interface RoutingChange {
 }
 
 export class Routing {
+  /** The table as our last apply left it; null = read it from the kernel next time. */
+  private applied: TableRoute[] | null = null;
+
   constructor(private readonly cfg: RoutingConfig) {}
+
+  /** The next apply reads the table from the kernel (periodic resync, after a reboot). */
+  invalidate(): void {
+    this.applied = null;
+  }
 
   private get hexMark(): string {
     return `0x${this.cfg.fwmark.toString(16)}`;
@@ -156,7 +165,13 @@ export class Routing {
   /** Makes table, rules and exemptions match the plan; returns what changed. */
   async apply(plan: MeshPlan): Promise<RoutingChange> {
     const want = desiredRoutes(plan, this.cfg);
-    const have = [...(await readTable(this.cfg.table, 4)), ...(await readTable(this.cfg.table, 6))];
+    // Between resyncs the table is ours alone: diff against what we wrote, not a 55,000-route
+    // dump per pod event.
+    const have = this.applied ?? [
+      ...(await readTable(this.cfg.table, 4)),
+      ...(await readTable(this.cfg.table, 6)),
+    ];
+    this.applied = null;
     const wantKeys = new Set(want.map(key));
     const haveKeys = new Set(have.map(key));
     const cmds: Record<IpFamily, string[]> = { 4: [], 6: [] };
@@ -196,6 +211,7 @@ export class Routing {
         await run('ip', [`-${f}`, '-batch', '-'], { input: `${cmds[f].join('\n')}\n` });
     }
     await this.ensureMainRule(want.some((r) => familyOfText(r.dst) === 6));
+    this.applied = want;
     return {
       added: want.filter((r) => !haveKeys.has(key(r))).length,
       removed: have.filter((r) => !wantKeys.has(key(r))).length,
@@ -232,6 +248,7 @@ export class Routing {
 
   /** Removes the rules and the table; the device goes with the daemon. */
   async teardown(): Promise<void> {
+    this.applied = null;
     for (const f of [4, 6] as const) {
       for (const prio of [this.cfg.rulePriority, this.cfg.rulePriority - 1]) {
         const rules = await readRules(f, prio).catch(() => []);
