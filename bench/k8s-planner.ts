@@ -37,7 +37,13 @@ import {
 } from '../src/control/k8s/mesh-plan.js';
 import { generatePrivateKey, publicKeyOf, type NodeKey } from '../src/control/k8s/node-key.js';
 import { parseAgentOptions } from '../src/control/k8s/options.js';
-import { desiredRoutes, Routing, type RoutingConfig } from '../src/control/k8s/routing.js';
+import {
+  desiredRoutes,
+  routeCommands,
+  Routing,
+  type RoutingConfig,
+  type TableRoute,
+} from '../src/control/k8s/routing.js';
 import { serializeSet, type UapiDeviceInfo, type UapiSetOp } from '../src/control/uapi.js';
 import { Lab } from '../src/lab/lab.js';
 
@@ -166,19 +172,16 @@ class ModelBackend implements WgBackend {
   }
 }
 
-/** The routing table as a set, diffed like Routing.apply (model mode). */
+/** The routing table as Routing.apply diffs it, the `ip` commands counted, not run (model). */
 class ModelRouting {
-  private have = new Set<string>();
+  private have: TableRoute[] = [];
   constructor(private readonly cfg: RoutingConfig) {}
   setupDevice(): Promise<void> {
     return Promise.resolve();
   }
   apply(plan: MeshPlan): Promise<{ added: number; removed: number }> {
-    const want = new Set(desiredRoutes(plan, this.cfg).map((r) => `${r.type} ${r.dst}`));
-    let added = 0;
-    let removed = 0;
-    for (const r of want) if (!this.have.has(r)) added++;
-    for (const r of this.have) if (!want.has(r)) removed++;
+    const want = desiredRoutes(plan, this.cfg);
+    const { added, removed } = routeCommands(this.have, want, this.cfg);
     this.have = want;
     return Promise.resolve({ added, removed });
   }
@@ -309,6 +312,7 @@ async function inner(ifname: string | undefined): Promise<void> {
 
   // Pod churn: start a pod on a random node, then delete one; one event at a time.
   const lat: number[] = [];
+  const cpuMs: number[] = [];
   const perChange: Array<{ lines: number; routes: number }> = [];
   for (let i = 0; i < CHANGES; i++) {
     const n = 1 + ((i * 7919) % (NODES - 1));
@@ -329,9 +333,12 @@ async function inner(ifname: string | undefined): Promise<void> {
     const r0 = routeChanges;
     const before = lastApplied;
     const t = performance.now();
+    const c0 = process.cpuUsage();
     api.push({ type: start ? 'ADDED' : 'DELETED', object: pod });
     while (lastApplied === before || setLines === l0) await new Promise((r) => setTimeout(r, 2));
     lat.push(lastApplied - t);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
     perChange.push({ lines: setLines - l0, routes: routeChanges - r0 });
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -339,6 +346,7 @@ async function inner(ifname: string | undefined): Promise<void> {
   if (ifname) await routing.teardown();
   rmSync(dir, { recursive: true, force: true });
   lat.sort((a, b) => a - b);
+  cpuMs.sort((a, b) => a - b);
   const result = {
     dataPlane: ifname ? 'wireguard-ts daemon + kernel routing table (netns)' : 'model',
     nodes: NODES,
@@ -356,6 +364,9 @@ async function inner(ifname: string | undefined): Promise<void> {
       count: lat.length,
       medianMs: +lat[Math.floor(lat.length / 2)]!.toFixed(1),
       maxMs: +lat.at(-1)!.toFixed(1),
+      agentCpuMedianMs: +cpuMs[Math.floor(cpuMs.length / 2)]!.toFixed(1),
+      agentCpuMaxMs: +cpuMs.at(-1)!.toFixed(1),
+      loadAverage1m: +(readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '0'),
       uapiLinesEach: [...new Set(perChange.map((c) => c.lines))],
       routeChangesEach: [...new Set(perChange.map((c) => c.routes))],
     },

@@ -39,7 +39,6 @@ export interface TableRoute {
   readonly src?: string;
 }
 
-const key = (r: TableRoute) => `${r.type} ${r.dst} ${r.src ?? ''}`;
 
 /** The routes table T should hold for this plan. Pure. */
 export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] {
@@ -138,6 +137,37 @@ export interface RoutingChange {
   readonly removed: number;
 }
 
+/** The `ip` commands (per family) that take table T from `have` to `want`. Pure. */
+export function routeCommands(
+  have: readonly TableRoute[],
+  want: readonly TableRoute[],
+  cfg: RoutingConfig,
+): { cmds: Record<IpFamily, string[]>; added: number; removed: number } {
+  // Keyed by destination (one route per destination in table T): `route replace` turns a
+  // route of another type or source into the wanted one, so only vanished ones are deleted.
+  const wantBy = new Map(want.map((r) => [r.dst, r]));
+  const haveBy = new Map(have.map((r) => [r.dst, r]));
+  const cmds: Record<IpFamily, string[]> = { 4: [], 6: [] };
+  let added = 0;
+  let removed = 0;
+  for (const r of have) {
+    if (wantBy.has(r.dst)) continue;
+    removed++;
+    cmds[familyOfText(r.dst)].push(
+      `route del ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst} table ${cfg.table}`,
+    );
+  }
+  for (const r of want) {
+    const h = haveBy.get(r.dst);
+    if (h && h.type === r.type && h.src === r.src) continue;
+    added++;
+    const dev = r.type === 'unicast' ? ` dev ${cfg.ifname}${r.src ? ` src ${r.src}` : ''}` : '';
+    const type = r.type === 'unicast' ? '' : `${r.type} `;
+    cmds[familyOfText(r.dst)].push(`route replace ${type}${r.dst}${dev} table ${cfg.table}`);
+  }
+  return { cmds, added, removed };
+}
+
 export class Routing {
   /** The table as our last apply left it; null = read it from the kernel next time. */
   private applied: TableRoute[] | null = null;
@@ -172,22 +202,7 @@ export class Routing {
       ...(await readTable(this.cfg.table, 6)),
     ];
     this.applied = null;
-    const wantKeys = new Set(want.map(key));
-    const haveKeys = new Set(have.map(key));
-    const cmds: Record<IpFamily, string[]> = { 4: [], 6: [] };
-    for (const r of have) {
-      if (wantKeys.has(key(r))) continue;
-      cmds[familyOfText(r.dst)].push(
-        `route del ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst} table ${this.cfg.table}`,
-      );
-    }
-    for (const r of want) {
-      if (haveKeys.has(key(r))) continue;
-      const dev =
-        r.type === 'unicast' ? ` dev ${this.cfg.ifname}${r.src ? ` src ${r.src}` : ''}` : '';
-      const type = r.type === 'unicast' ? '' : `${r.type} `;
-      cmds[familyOfText(r.dst)].push(`route replace ${type}${r.dst}${dev} table ${this.cfg.table}`);
-    }
+    const { cmds, added, removed } = routeCommands(have, want, this.cfg);
     // Exemptions before the main rule, so API-server traffic never enters the tunnel.
     const exPrio = this.cfg.rulePriority - 1;
     const wantRules = desiredExemptRules(plan, this.cfg);
@@ -212,10 +227,7 @@ export class Routing {
     }
     await this.ensureMainRule(want.some((r) => familyOfText(r.dst) === 6));
     this.applied = want;
-    return {
-      added: want.filter((r) => !haveKeys.has(key(r))).length,
-      removed: have.filter((r) => !wantKeys.has(key(r))).length,
-    };
+    return { added, removed };
   }
 
   private mainRuleText(): string {
