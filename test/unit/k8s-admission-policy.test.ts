@@ -32,14 +32,14 @@ const AGENT = 'system:serviceaccount:wireguard-ts:wireguard-ts';
 
 type Obj = Record<string, unknown>;
 
-/** Allowed, denied (with the failing validation's message) or not matched. */
+/** 'allowed', 'not-matched', or the failing validation's message. */
 function admit(req: {
   username?: string;
   nodeClaim?: string[] | null;
   operation?: string;
   object: Obj | null;
   oldObject: Obj | null;
-}): 'not-matched' | 'allowed' | string {
+}): string {
   const userInfo: Obj = { username: req.username ?? AGENT };
   if (req.nodeClaim) userInfo.extra = { 'authentication.kubernetes.io/node-name': req.nodeClaim };
   const ctx: Obj = {

@@ -63,8 +63,8 @@ export function loadKubeConfig(
 /** The token file of a kubeconfig user (in-cluster, or `tokenFile` in a kubeconfig). */
 function tokenFileOf(kc: KubeConfig): string | undefined {
   const u = kc.getCurrentUser();
-  const fromProvider = (u?.authProvider?.config as Record<string, string> | undefined)?.tokenFile;
-  return fromProvider ?? undefined;
+  const provider = u?.authProvider as { config?: Record<string, string> } | undefined;
+  return provider?.config?.tokenFile;
 }
 
 interface Response {

@@ -264,13 +264,13 @@ export class PodInformer extends ObjectInformer<KubePod> {
   readonly index = new PodIndex();
 
   constructor(api: KubeApi, opts: InformerOptions) {
-    const { listPods, watchPods } = api;
-    if (!listPods || !watchPods) throw new KubeApiError(0, 'this API client cannot list pods');
+    if (!api.listPods || !api.watchPods)
+      throw new KubeApiError(0, 'this API client cannot list pods');
     super(
       {
         kind: 'pods',
-        list: (signal) => listPods.call(api, signal),
-        watch: (o) => watchPods.call(api, o),
+        list: (signal) => api.listPods!(signal),
+        watch: (o) => api.watchPods!(o),
         key: (p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}`,
         keep: podKept,
         slim: slimPod,

@@ -80,7 +80,7 @@ export class PodIndex {
     }
     if (after) {
       let m = this.nodes.get(after.node);
-      if (!m) this.nodes.set(after.node, (m = new Map()));
+      if (!m) this.nodes.set(after.node, (m = new Map<string, IpPrefix>()));
       let prefix = this.prefixes.get(ip);
       if (!prefix) {
         const bytes = parseAddress(ip)!;

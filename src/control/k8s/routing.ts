@@ -39,7 +39,6 @@ export interface TableRoute {
   readonly src?: string;
 }
 
-
 /** The routes table T should hold for this plan. Pure. */
 export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] {
   const out = new Map<string, TableRoute>();

@@ -62,7 +62,14 @@ function parseFieldSelector(text: string | null): FieldSelector {
       for (const k of path)
         v = v && typeof v === 'object' && !Array.isArray(v) ? (v[k] ?? null) : null;
       // Unset booleans read as false, as the server's field label conversion does.
-      const text = v === null ? (path.join('.') === 'spec.hostNetwork' ? 'false' : '') : String(v);
+      const text =
+        v === null
+          ? path.join('.') === 'spec.hostNetwork'
+            ? 'false'
+            : ''
+          : typeof v === 'object'
+            ? JSON.stringify(v)
+            : String(v);
       return (text === value) !== neg;
     });
 }
