@@ -498,6 +498,58 @@ test(
   },
 );
 
+test(
+  'a Node copying a peer key or announcing a slice of our pod CIDR captures nothing',
+  { skip },
+  async () => {
+    const [n1, n2, n0] = [nodes.get(1)!, nodes.get(2)!, nodes.get(0)!];
+    const scrape = async () =>
+      (await lab.exec(n1.ns, 'curl', ['-sf', 'http://127.0.0.1:9586/metrics'])).stdout;
+    // node0 (newer, no agent) publishes node2's key: node2 stays node1's peer at its own address.
+    sim.api.patchNode(n0.name, {
+      metadata: {
+        annotations: { 'wireguard-ts.io/public-key': pubOf(n2)!, 'wireguard-ts.io/port': '51820' },
+      },
+    });
+    try {
+      await waitFor(
+        async () =>
+          /wireguard_ts_agent_refused_nodes\{reason="duplicate_key"\} 1/.test(await scrape()),
+        10_000,
+        'copy refused',
+      );
+      const ep = (await lab.exec(n1.ns, 'wg', ['show', n1.ifname, 'endpoints'])).stdout;
+      assert.match(ep, new RegExp(`${escapeRe(pubOf(n2)!)}\\s+${escapeRe(n2.ip)}:51820`));
+      assert.equal(await ping(n1, n2), true, 'the victim stays meshed');
+      // A fresh key and a /25 of node1's /24: refused by every node, routed by none.
+      const rogue = Buffer.alloc(32, 7).toString('base64');
+      sim.api.patchNode(n0.name, {
+        metadata: { annotations: { 'wireguard-ts.io/public-key': rogue } },
+        spec: { podCIDR: '10.244.1.0/25', podCIDRs: ['10.244.1.0/25'] },
+      });
+      await waitFor(
+        async () =>
+          /wireguard_ts_agent_refused_nodes\{reason="overlaps_own"\} 1/.test(await scrape()),
+        10_000,
+        'overlap refused on node1',
+      );
+      for (const n of [n1, n2, nodes.get(3)!]) {
+        assert.doesNotMatch(await sim.table(n, TABLE), /10\.244\.1\.0\/25/, `${n.name} table`);
+        assert.equal((await wgPeers(n)).includes(rogue), false, `${n.name} peers`);
+      }
+      assert.equal(await ping(n2, n1), true, 'pod 2 -> pod 1 not captured');
+      assert.match(n1.agent!.output(), /node0: overlaps_own/);
+    } finally {
+      sim.api.patchNode(n0.name, {
+        metadata: {
+          annotations: { 'wireguard-ts.io/public-key': null, 'wireguard-ts.io/port': null },
+        },
+        spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] },
+      });
+    }
+  },
+);
+
 test('--cleanup removes routes, rules, the device and the annotations', { skip }, async () => {
   const n2 = nodes.get(2)!;
   await stopAgent(n2);
