@@ -12,6 +12,7 @@ import {
   podPrefixesByNode,
 } from '../../src/control/k8s/mesh-plan.js';
 import { podKept } from '../../src/control/k8s/node-informer.js';
+import { PodIndex } from '../../src/control/k8s/pod-index.js';
 import { diffDevice, type DesiredDevice } from '../../src/control/k8s/peer-diff.js';
 import { desiredRoutes, type RoutingConfig } from '../../src/control/k8s/routing.js';
 
@@ -238,4 +239,23 @@ test('an address moving between peers leaves the old one first, in the same tran
   const rm = text.indexOf('allowed_ip=-10.1.0.50/32');
   const add = text.indexOf('allowed_ip=10.1.0.50/32');
   assert.ok(rm >= 0 && add > rm, text);
+});
+
+test('pod index: deleting the newer pod gives the address back to the older one', () => {
+  const index = new PodIndex();
+  const nodesOf = () =>
+    [...index.byNode()].map(([n, m]) => `${n}:${[...m.keys()].join(',')}`).sort();
+  const old = pod('b', ['10.1.0.60'], { created: '2026-01-01T00:00:00Z' });
+  const young = pod('c', ['10.1.0.60', 'fd00::60'], { created: '2026-01-01T00:01:00Z' });
+  index.upsert('ns/old', old);
+  index.upsert('ns/young', young);
+  assert.deepEqual(nodesOf(), ['c:10.1.0.60,fd00::60']);
+  const v = index.version;
+  index.upsert('ns/young', young); // an unchanged update moves nothing
+  assert.equal(index.version, v);
+  index.delete('ns/young');
+  assert.deepEqual(nodesOf(), ['b:10.1.0.60']);
+  // A pod losing its address (status rewritten) leaves its node's list.
+  index.upsert('ns/old', { ...old, status: { phase: 'Running', podIPs: [] } });
+  assert.deepEqual(nodesOf(), []);
 });
