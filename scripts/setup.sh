@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages wireguard-ts needs for its tests, demo and benchmark (Debian, root).
 set -euo pipefail
-need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables procps iputils-ping)
+# curl: the simulated cluster scrapes agent metrics; openssl: the test API server's CA and
+# certificate (Kubernetes tests skip without either).
+need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables procps iputils-ping
+  curl openssl)
 # Used by one test that checks the fake Kubernetes API server against a real client; that test
 # skips without it, so a machine whose package sources lack kubectl still passes.
 optional=(kubectl)

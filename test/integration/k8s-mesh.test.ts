@@ -3,20 +3,24 @@
 // runs `wireguard-ts k8s` against that server. Checks: keys published, the mesh forms, pods talk
 // across nodes and the underlay carries only WireGuard UDP; node added, deleted, key changed; API
 // server outage; agent restart without loss; node reboot with the persisted key; --strict toward
-// a keyless node. The daemons are mixed, as in a cluster mid-migration: odd nodes run
-// bin/wireguard-ts, even nodes wireguard-go (WG_TS_K8S_DAEMON=<command> forces one for all).
+// a keyless node; in-cluster credentials over HTTPS with a token rotated under a running agent;
+// --route-source workload-ips with pods coming and going. The API server is HTTPS with a CA made
+// for the run and wants a bearer token. The daemons are mixed, as in a cluster mid-migration:
+// odd nodes run bin/wireguard-ts, even nodes wireguard-go (WG_TS_K8S_DAEMON=<command> forces
+// one for all).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, statSync } from 'node:fs';
 import { sleep, waitFor as waitForBare } from '../../src/lab/wait.js';
-import { MAIN, SimCluster, simSkipReason, type SimNode } from './k8s/sim-cluster.js';
+import { daemonFor, MAIN, SimCluster, simSkipReason, type SimNode } from './k8s/sim-cluster.js';
 
 const TABLE = '51820';
 const skip = simSkipReason();
 const sim = new SimCluster({ underlay: 4, dualStackPods: false });
-const { lab, api, nodes } = sim;
+const { lab, nodes } = sim;
 const makeNode = (i: number, o: { register: boolean }) => sim.addNode(i, o);
-const startAgent = (n: SimNode, extra: string[] = []) => sim.startAgent(n, extra);
+const startAgent = (n: SimNode, extra: string[] = [], o: { inCluster?: boolean } = {}) =>
+  sim.startAgent(n, extra, o);
 const stopAgent = (n: SimNode) => sim.stopAgent(n);
 const wgPeers = (n: SimNode) => sim.wgPeers(n);
 const pubOf = (n: SimNode) => sim.pubOf(n);
@@ -67,10 +71,10 @@ test(
       throw new Error(`${(err as Error).message}\n${agentLog()}`);
     }
     for (const n of members) {
-      assert.equal(api.annotations(n.name)['wireguard-ts.io/port'], '51820');
+      assert.equal(sim.api.annotations(n.name)['wireguard-ts.io/port'], '51820');
       assert.equal(statSync(n.keyFile).mode & 0o777, 0o600);
     }
-    const cap = spawnCapture(`ip and not tcp port ${new URL(api.url).port}`);
+    const cap = spawnCapture(`ip and not tcp port ${new URL(sim.api.url).port}`);
     try {
       await sleep(300);
       try {
@@ -210,7 +214,7 @@ test('node added, node deleted, key changed: peers follow', { skip }, async () =
   // Deleted: its key leaves every other node's device.
   const k4 = pubOf(n4)!;
   await stopAgent(n4);
-  api.deleteNode(n4.name);
+  sim.api.deleteNode(n4.name);
   await waitFor(
     async () => {
       for (const i of [1, 2, 3]) if ((await wgPeers(nodes.get(i)!)).includes(k4)) return false;
@@ -238,13 +242,13 @@ test('node added, node deleted, key changed: peers follow', { skip }, async () =
 
 test('API server outage: traffic keeps flowing and the agents recover', { skip }, async () => {
   const [n1, n2, n3] = [1, 2, 3].map((i) => nodes.get(i)!) as [SimNode, SimNode, SimNode];
-  await api.stop();
+  await sim.api.stop();
   try {
     await sleep(1500);
     assert.equal(await ping(n1, n2, 3), true, 'data plane up while the API is down');
     assert.equal(await ping(n2, n3, 3), true);
   } finally {
-    await api.start();
+    await sim.api.start();
   }
   // Recovery: a change made after the outage reaches the agents.
   const n5 = await makeNode(5, { register: true });
@@ -252,7 +256,7 @@ test('API server outage: traffic keeps flowing and the agents recover', { skip }
   await waitFor(() => meshFormed([n1, n2, n3, n5]), 20_000, 'node added after the outage joins');
   await waitFor(() => ping(n5, n1), 10_000, 'pod 5 -> pod 1');
   await stopAgent(n5);
-  api.deleteNode(n5.name);
+  sim.api.deleteNode(n5.name);
   await lab.tryExec(n5.ns, 'ip', ['link', 'del', n5.ifname]);
 });
 
@@ -264,7 +268,7 @@ test(
     const others = [2, 3].map((i) => nodes.get(i)!);
     const key = pubOf(n1);
     const otherRv = others.map(
-      (o) => (api.getNode(o.name)!.metadata as { resourceVersion: string }).resourceVersion,
+      (o) => (sim.api.getNode(o.name)!.metadata as { resourceVersion: string }).resourceVersion,
     );
     await stopAgent(n1);
     // "Reboot": the device (and with it the daemon), the rules and the table disappear.
@@ -279,7 +283,7 @@ test(
     assert.match(n1.agent!.output(), /loaded key/);
     assert.match(n1.agent!.output(), /started the daemon/);
     others.forEach((o, idx) => {
-      const rv = (api.getNode(o.name)!.metadata as { resourceVersion: string }).resourceVersion;
+      const rv = (sim.api.getNode(o.name)!.metadata as { resourceVersion: string }).resourceVersion;
       assert.equal(rv, otherRv[idx], `${o.name} did not change`);
     });
   },
@@ -290,7 +294,7 @@ test(
   { skip },
   async () => {
     const [n1, n3] = [nodes.get(1)!, nodes.get(3)!];
-    api.patchNode(n3.name, {
+    sim.api.patchNode(n3.name, {
       metadata: { labels: { 'node-role.kubernetes.io/control-plane': '' } },
     });
     for (const n of [n1, n3]) {
@@ -356,6 +360,193 @@ test(
       10_000,
       'node routes removed',
     );
+  },
+);
+
+test(
+  'in-cluster credentials over HTTPS: a revoked token is replaced in the file and the agent recovers',
+  { skip },
+  async () => {
+    const n1 = nodes.get(1)!;
+    await stopAgent(n1);
+    // As a pod: KUBERNETES_SERVICE_HOST/PORT, token and ca.crt from the service-account dir.
+    startAgent(n1, [], { inCluster: true });
+    await waitFor(
+      async () =>
+        (await lab.tryExec(n1.ns, 'curl', ['-sf', 'http://127.0.0.1:9586/readyz'])).code === 0,
+      10_000,
+      'in-cluster agent ready',
+    );
+    assert.match(n1.agent!.output(), /reattached/);
+    // The old token is revoked before kubelet writes the new one: requests fail with 401 until
+    // the file changes, then the agent must use the new token without a restart.
+    const fresh = `rotated-${Date.now()}`;
+    const old = [...sim.api.tokens];
+    sim.api.tokens.clear();
+    sim.api.tokens.add(fresh);
+    const denied = sim.api.unauthorized;
+    sim.api.dropConnections();
+    await waitFor(
+      () => sim.api.unauthorized > denied,
+      10_000,
+      'requests with the old token refused',
+    );
+    sim.rotateToken(fresh);
+    // A change only the API can tell: an admin strips our key annotation; the agent republishes.
+    const key = pubOf(n1);
+    sim.api.patchNode(n1.name, {
+      metadata: { annotations: { 'wireguard-ts.io/public-key': null } },
+    });
+    await waitFor(() => pubOf(n1) === key, 15_000, 'key republished with the rotated token');
+    const last = sim.api.requests.at(-1)!;
+    assert.equal(last.token, fresh);
+    assert.equal(await ping(n1, nodes.get(2)!), true);
+    // The other agents' kubeconfig still holds the first token.
+    for (const t of old) sim.api.tokens.add(t);
+    await stopAgent(n1);
+    startAgent(n1);
+  },
+);
+
+test(
+  '--route-source workload-ips: pod /32s as allowed IPs and routes, one pod at a time',
+  { skip },
+  async () => {
+    const members = [1, 2, 3].map((i) => nodes.get(i)!);
+    // The pods the fake cluster runs: each pod namespace's address, plus a host-network pod
+    // (its node's IP) that must be ignored.
+    for (const n of members) {
+      sim.api.addPod({ name: `web-${n.i}`, nodeName: n.name, ips: [n.podIp] });
+      sim.api.addPod({ name: `hostnet-${n.i}`, nodeName: n.name, ips: [n.ip], hostNetwork: true });
+    }
+    for (const n of members) {
+      await stopAgent(n);
+      startAgent(n, ['--route-source', 'workload-ips']);
+    }
+    const [n1, n2, n3] = members as [SimNode, SimNode, SimNode];
+    const allowed = async (from: SimNode, to: SimNode) => {
+      const out = (await lab.exec(from.ns, 'wg', ['show', from.ifname, 'allowed-ips'])).stdout;
+      const line = out.split('\n').find((l) => l.startsWith(pubOf(to)!)) ?? '';
+      return line
+        .split(/\s+/)
+        .slice(1)
+        .filter((x) => x)
+        .sort();
+    };
+    await waitFor(
+      async () => (await allowed(n1, n2)).join(',') === `${n2.podIp}/32`,
+      15_000,
+      'node1 gives node2 its pod /32 only',
+    );
+    await waitFor(
+      async () => new RegExp(`^${escapeRe(n2.podIp)} dev `, 'm').test(await sim.table(n1, TABLE)),
+      10_000,
+      'route to the pod /32',
+    );
+    const table = await sim.table(n1, TABLE);
+    assert.doesNotMatch(table, /10\.244\.2\.0\/24/, 'no pod CIDR routes in this mode');
+    assert.doesNotMatch(table, new RegExp(escapeRe(n1.podIp)), 'local pods stay out');
+    assert.doesNotMatch(table, /throw/);
+    await waitFor(() => ping(n1, n2), 10_000, 'pod 1 -> pod 2 over /32 routes');
+    await waitFor(() => ping(n2, n3), 10_000, 'pod 2 -> pod 3 over /32 routes');
+
+    // A second pod on node 2: one more allowed IP and one more route everywhere.
+    const extra = '10.244.2.3';
+    await lab.exec(n2.pod, 'ip', ['addr', 'add', `${extra}/24`, 'dev', `${lab.name('q2')}`]);
+    sim.api.addPod({ name: 'web-2b', nodeName: n2.name, ips: [extra] });
+    for (const n of [n1, n3]) {
+      await waitFor(
+        async () =>
+          (await allowed(n, n2)).join(',') === [`${extra}/32`, `${n2.podIp}/32`].sort().join(','),
+        10_000,
+        `${n.name} adds the new pod`,
+      );
+    }
+    await waitFor(
+      async () => (await lab.tryExec(n1.pod, 'ping', ['-c', '1', '-W', '1', extra])).code === 0,
+      10_000,
+      'the new pod is reachable',
+    );
+    sim.api.deletePod('web-2b');
+    for (const n of [n1, n3]) {
+      await waitFor(
+        async () => (await allowed(n, n2)).join(',') === `${n2.podIp}/32`,
+        10_000,
+        `${n.name} drops the deleted pod`,
+      );
+      await waitFor(
+        async () => !(await sim.table(n, TABLE)).includes(extra),
+        10_000,
+        `${n.name} drops the route to the deleted pod`,
+      );
+    }
+    // wireguard-ts (odd nodes) takes one removal line; wireguard-go 0.0.20220316 refuses it and
+    // the agent falls back to replacing that peer's list.
+    assert.doesNotMatch(n1.agent!.output(), /refused allowed_ip removal/);
+    if (daemonFor(2) === 'wireguard-go') {
+      sim.api.addPod({ name: 'web-1b', nodeName: n1.name, ips: ['10.244.1.3'] });
+      await waitFor(async () => (await allowed(n2, n1)).length === 2, 10_000, 'node2 adds');
+      sim.api.deletePod('web-1b');
+      await waitFor(async () => (await allowed(n2, n1)).length === 1, 10_000, 'node2 removes');
+      assert.match(n2.agent!.output(), /refused allowed_ip removal/);
+    }
+    for (const n of members) {
+      await stopAgent(n);
+      startAgent(n);
+    }
+    await waitFor(() => ping(n1, n2), 15_000, 'back to pod CIDRs');
+  },
+);
+
+test(
+  'a Node copying a peer key or announcing a slice of our pod CIDR captures nothing',
+  { skip },
+  async () => {
+    const [n1, n2, n0] = [nodes.get(1)!, nodes.get(2)!, nodes.get(0)!];
+    const scrape = async () =>
+      (await lab.exec(n1.ns, 'curl', ['-sf', 'http://127.0.0.1:9586/metrics'])).stdout;
+    // node0 (newer, no agent) publishes node2's key: node2 stays node1's peer at its own address.
+    sim.api.patchNode(n0.name, {
+      metadata: {
+        annotations: { 'wireguard-ts.io/public-key': pubOf(n2)!, 'wireguard-ts.io/port': '51820' },
+      },
+    });
+    try {
+      await waitFor(
+        async () =>
+          /wireguard_ts_agent_refused_nodes\{reason="duplicate_key"\} 1/.test(await scrape()),
+        10_000,
+        'copy refused',
+      );
+      const ep = (await lab.exec(n1.ns, 'wg', ['show', n1.ifname, 'endpoints'])).stdout;
+      assert.match(ep, new RegExp(`${escapeRe(pubOf(n2)!)}\\s+${escapeRe(n2.ip)}:51820`));
+      assert.equal(await ping(n1, n2), true, 'the victim stays meshed');
+      // A fresh key and a /25 of node1's /24: refused by every node, routed by none.
+      const rogue = Buffer.alloc(32, 7).toString('base64');
+      sim.api.patchNode(n0.name, {
+        metadata: { annotations: { 'wireguard-ts.io/public-key': rogue } },
+        spec: { podCIDR: '10.244.1.0/25', podCIDRs: ['10.244.1.0/25'] },
+      });
+      await waitFor(
+        async () =>
+          /wireguard_ts_agent_refused_nodes\{reason="overlaps_own"\} 1/.test(await scrape()),
+        10_000,
+        'overlap refused on node1',
+      );
+      for (const n of [n1, n2, nodes.get(3)!]) {
+        assert.doesNotMatch(await sim.table(n, TABLE), /10\.244\.1\.0\/25/, `${n.name} table`);
+        assert.equal((await wgPeers(n)).includes(rogue), false, `${n.name} peers`);
+      }
+      assert.equal(await ping(n2, n1), true, 'pod 2 -> pod 1 not captured');
+      assert.match(n1.agent!.output(), /node0: overlaps_own/);
+    } finally {
+      sim.api.patchNode(n0.name, {
+        metadata: {
+          annotations: { 'wireguard-ts.io/public-key': null, 'wireguard-ts.io/port': null },
+        },
+        spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] },
+      });
+    }
   },
 );
 

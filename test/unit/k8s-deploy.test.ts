@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { FakeApiServer } from '../integration/k8s/fake-apiserver.js';
+import { caSkipReason, makeTestTls } from '../integration/k8s/test-ca.js';
+
+// The test API server is HTTPS with a CA made here, and wants a bearer token.
+const tlsSkip = caSkipReason();
 import { HttpKubeApi, loadKubeConfig } from '../../src/control/k8s/kube-client.js';
 import { parseAgentOptions } from '../../src/control/k8s/options.js';
 
@@ -108,22 +112,24 @@ test('the DaemonSet: host network, NET_ADMIN, tun, key and socket hostPaths, eve
 let srv: FakeApiServer;
 const dir = mkdtempSync(join(tmpdir(), 'wgtk-rbac-'));
 before(async () => {
-  srv = new FakeApiServer();
+  if (tlsSkip) return;
+  srv = new FakeApiServer({ tls: makeTestTls(dir, ['127.0.0.1']), token: 'agent-token' });
   await srv.start();
   srv.addNode({ name: 'n1', internalIp: '10.0.0.1' });
 });
 after(async () => {
+  if (tlsSkip) return;
   await srv.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Maps an HTTP request on the Node API to the RBAC (verb, resource) it needs. */
+/** Maps an HTTP request on the Node or Pod API to the RBAC (verb, resource) it needs. */
 function rbacOf(method: string, path: string): string {
   const u = new URL(path, 'http://x');
-  const m = /^\/api\/v1\/nodes(\/[^/]+)?(\/status)?$/.exec(u.pathname);
+  const m = /^\/api\/v1\/(nodes|pods)(\/[^/]+)?(\/status)?$/.exec(u.pathname);
   assert.ok(m, `unexpected path ${path}`);
-  const resource = m[2] ? 'nodes/status' : 'nodes';
-  if (method === 'GET' && !m[1])
+  const resource = m[3] ? `${m[1]}/status` : m[1]!;
+  if (method === 'GET' && !m[2])
     return `${u.searchParams.get('watch') === 'true' ? 'watch' : 'list'} ${resource}`;
   const verb = { GET: 'get', PATCH: 'patch', PUT: 'update', DELETE: 'delete', POST: 'create' }[
     method
@@ -131,7 +137,7 @@ function rbacOf(method: string, path: string): string {
   return `${verb} ${resource}`;
 }
 
-test('the ClusterRole grants exactly the verbs the agent uses', async () => {
+test('the ClusterRole grants exactly the verbs the agent uses', { skip: tlsSkip }, async () => {
   const kc = join(dir, 'kubeconfig');
   srv.writeKubeconfig(kc);
   const api = new HttpKubeApi(loadKubeConfig(kc));
@@ -165,3 +171,65 @@ test('the ClusterRole grants exactly the verbs the agent uses', async () => {
   assert.equal(binding.subjects[0]!.name, byKind('ServiceAccount').metadata.name);
   assert.equal(binding.subjects[0]!.namespace, byKind('Namespace').metadata.name);
 });
+
+test(
+  'workload-ips: the pods ClusterRole grants exactly the list and watch the agent makes',
+  { skip: tlsSkip },
+  async () => {
+    const sub = join(DEPLOY, 'workload-ips');
+    const docs = ['clusterrole-pods.yaml', 'clusterrolebinding-pods.yaml'].flatMap((f) =>
+      yaml.loadAll(readFileSync(join(sub, f), 'utf8')),
+    ) as K8sObject[];
+    const kust = yaml.load(readFileSync(join(sub, 'kustomization.yaml'), 'utf8')) as {
+      kind: string;
+      resources: string[];
+      patches: Array<{ patch: string }>;
+    };
+    assert.equal(kust.kind, 'Component');
+    assert.deepEqual(kust.resources.sort(), [
+      'clusterrole-pods.yaml',
+      'clusterrolebinding-pods.yaml',
+    ]);
+    // The patch adds a flag the agent accepts to the agent container (index 1).
+    const ops = yaml.load(kust.patches[0]!.patch) as Array<{ path: string; value: string }>;
+    const ds = byKind('DaemonSet') as unknown as {
+      spec: { template: { spec: { containers: Container[] } } };
+    };
+    assert.equal(ops[0]!.path, '/spec/template/spec/containers/1/args/-');
+    assert.equal(ds.spec.template.spec.containers[1]!.name, 'agent');
+    const args = [...ds.spec.template.spec.containers[1]!.args!.slice(1), ops[0]!.value];
+    assert.equal(parseAgentOptions(args, { NODE_NAME: 'x' }).routeSource, 'workload-ips');
+
+    const before = srv.requests.length;
+    const kc = join(dir, 'kubeconfig-pods');
+    srv.writeKubeconfig(kc);
+    const api = new HttpKubeApi(loadKubeConfig(kc));
+    await api.listPods();
+    const ac = new AbortController();
+    for await (const _ of api.watchPods({
+      resourceVersion: srv.resourceVersion,
+      timeoutSeconds: 1,
+      signal: ac.signal,
+    }))
+      break;
+    const reqs = srv.requests.slice(before);
+    // Host-network and finished pods are filtered by the server already.
+    for (const r of reqs)
+      assert.match(decodeURIComponent(r.path), /fieldSelector=spec\.hostNetwork=false,/);
+    const used = new Set(reqs.map((r) => rbacOf(r.method, r.path)));
+    const role = docs.find((d) => d.kind === 'ClusterRole') as unknown as {
+      metadata: { name: string };
+      rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+    };
+    const granted = new Set<string>();
+    for (const r of role.rules)
+      for (const res of r.resources) for (const v of r.verbs) granted.add(`${v} ${res}`);
+    assert.deepEqual([...used].sort(), [...granted].sort());
+    const binding = docs.find((d) => d.kind === 'ClusterRoleBinding') as unknown as {
+      roleRef: { name: string };
+      subjects: Array<{ name: string; namespace: string }>;
+    };
+    assert.equal(binding.roleRef.name, role.metadata.name);
+    assert.equal(binding.subjects[0]!.name, byKind('ServiceAccount').metadata.name);
+  },
+);

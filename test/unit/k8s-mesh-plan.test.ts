@@ -23,13 +23,18 @@ function node(
   ips: string[],
   cidrs: string[],
   k?: string,
-  extra: { port?: string; labels?: Record<string, string> } = {},
+  extra: { port?: string; labels?: Record<string, string>; created?: string } = {},
 ): KubeNode {
   const annotations: Record<string, string> = {};
   if (k) annotations[ANNOTATION_PUBLIC_KEY] = k;
   if (extra.port) annotations[ANNOTATION_PORT] = extra.port;
   return {
-    metadata: { name, annotations, labels: extra.labels ?? {} },
+    metadata: {
+      name,
+      annotations,
+      labels: extra.labels ?? {},
+      ...(extra.created ? { creationTimestamp: extra.created } : {}),
+    },
     spec: { podCIDRs: cidrs },
     status: {
       addresses: [
@@ -103,7 +108,7 @@ test('host encryption adds node IPs to the allowed IPs', () => {
   assert.deepEqual(plan.peers[0]!.allowedIps.map(formatPrefix), ['10.244.2.0/24', '10.0.0.2/32']);
 });
 
-test('duplicate keys are refused for every claimant, and so is a node claiming our key', () => {
+test('a duplicated key stays with the older node; a node claiming our key is refused', () => {
   const plan = planMesh(
     [
       node('a', ['10.0.0.1'], [], key(1)),
@@ -116,18 +121,18 @@ test('duplicate keys are refused for every claimant, and so is a node claiming o
     ],
     { selfName: 'a', selfPublicKey: key(1), hostEncryption: false },
   );
+  // No creationTimestamps: the name decides the order, so b (older by name) keeps key 2.
   assert.deepEqual(
     plan.peers.map((p) => p.nodeName),
-    ['e'],
+    ['b', 'e'],
   );
   assert.deepEqual(plan.refused.map((r) => `${r.nodeName}:${r.reason}`).sort(), [
-    'b:duplicate_key',
     'c:duplicate_key',
     'd:duplicate_key',
     'f:invalid_key',
     'g:invalid_port',
   ]);
-  assert.deepEqual(plan.keyless.map((n) => n.nodeName).sort(), ['b', 'c', 'd', 'f', 'g']);
+  assert.deepEqual(plan.keyless.map((n) => n.nodeName).sort(), ['c', 'd', 'f', 'g']);
 });
 
 test('isValidPublicKey accepts only base64 of 32 non-zero bytes', () => {

@@ -9,10 +9,11 @@ import type { WgBackend } from './backend.js';
 import type { KubeApi, KubeNode } from './kube-types.js';
 import { ANNOTATION_PORT, ANNOTATION_PUBLIC_KEY, planMesh, type MeshPlan } from './mesh-plan.js';
 import type { AgentMetrics } from './metrics.js';
-import { NodeInformer } from './node-informer.js';
+import { NodeInformer, PodInformer } from './node-informer.js';
 import type { NodeKey } from './node-key.js';
 import type { AgentOptions } from './options.js';
-import { diffDevice } from './peer-diff.js';
+import type { UapiDeviceInfo } from '../uapi.js';
+import { diffDevice, type AllowedIpUpdates, type DesiredDevice } from './peer-diff.js';
 import { autoMtu, type Routing } from './routing.js';
 
 export type LogFn = (level: 'error' | 'info' | 'debug', msg: string) => void;
@@ -31,9 +32,40 @@ export interface AgentDeps {
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
+/** What a device holds once `want` was applied (the fields diffDevice compares). */
+function deviceOf(want: DesiredDevice): UapiDeviceInfo {
+  return {
+    privateKey: want.privateKey,
+    listenPort: want.listenPort,
+    fwmark: want.fwmark,
+    peers: want.peers.map((p) => ({
+      publicKey: p.publicKey,
+      presharedKey: null,
+      endpoint: p.endpoint,
+      allowedIps: [...p.allowedIps],
+      lastHandshakeMs: 0,
+      txBytes: 0,
+      rxBytes: 0,
+      persistentKeepalive: 0,
+      protocolVersion: 1,
+    })),
+  };
+}
+
 export class Agent {
   readonly informer: NodeInformer;
+  /** The Pod cache, with --route-source workload-ips. */
+  readonly pods: PodInformer | null;
   lastPlan: MeshPlan | null = null;
+  /** `append-remove` until the device refuses an `allowed_ip=-PREFIX` line. */
+  private allowedIpUpdates: AllowedIpUpdates;
+  private keyHolders: ReadonlyMap<string, string> = new Map();
+  /**
+   * The device as our last successful set left it: event-driven passes diff against it instead
+   * of reading 55,000 allowed IPs back; the periodic resync (and any error) reads the device.
+   */
+  private device: UapiDeviceInfo | null = null;
+  private fullResync = true;
   lastReconcileOk = false;
   private stopped = false;
   private reconciling: Promise<void> | null = null;
@@ -47,26 +79,39 @@ export class Agent {
 
   constructor(private readonly d: AgentDeps) {
     const o = d.opts;
-    this.informer = new NodeInformer(d.api, {
+    const informerOpts = {
       watchTimeoutSeconds: o.watchTimeoutSeconds,
       silenceMs: o.silenceMs,
       backoffMinMs: Math.min(500, o.backoffMaxMs),
       backoffMaxMs: o.backoffMaxMs,
       log: d.log,
-    });
+    };
+    this.informer = new NodeInformer(d.api, informerOpts);
     this.informer.onChange(() => this.schedule(50));
+    this.pods = o.routeSource === 'workload-ips' ? new PodInformer(d.api, informerOpts) : null;
+    this.pods?.onChange(() => this.schedule(50));
+    // `wg set` replaces lists; wireguard-go before 2025 knows no removal line, which the
+    // first refusal tells us (see reconcileOnce).
+    this.allowedIpUpdates = d.backend.kind === 'userspace' ? 'append-remove' : 'replace';
+  }
+
+  /** Both caches (Nodes, and Pods with workload-ips) filled once: only then may peers go. */
+  get synced(): boolean {
+    return this.informer.synced && (this.pods?.synced ?? true);
   }
 
   ready(): boolean {
-    return this.informer.synced && this.lastReconcileOk;
+    return this.synced && this.lastReconcileOk;
   }
 
   /** Configures the device's own settings at once (before the API answers), then follows Nodes. */
   async start(): Promise<void> {
     await this.configureDevice();
     this.informer.start();
+    this.pods?.start();
     this.publish('start');
     const tick = () => {
+      this.fullResync = true;
       this.schedule(0);
       this.resync = setTimeout(tick, this.d.opts.resyncMs);
     };
@@ -78,6 +123,7 @@ export class Agent {
     clearTimeout(this.debounce);
     clearTimeout(this.resync);
     await this.informer.stop();
+    await this.pods?.stop();
     await this.reconciling;
     await this.publishing;
   }
@@ -88,7 +134,7 @@ export class Agent {
     if (diff.ops.length) await this.d.backend.set(diff.ops);
   }
 
-  private wantDevice(plan: MeshPlan | null) {
+  private wantDevice(plan: MeshPlan | null): DesiredDevice {
     return {
       privateKey: this.d.key.privateKey,
       listenPort: this.d.opts.port,
@@ -165,35 +211,70 @@ export class Agent {
   }
 
   private async reconcileOnce(): Promise<void> {
-    if (!this.informer.synced) return;
+    if (!this.synced) return;
     const { opts, log, metrics, backend, routing } = this.d;
     const plan = planMesh(this.informer.nodes.values(), {
       selfName: opts.nodeName,
       selfPublicKey: this.d.key.publicKeyBase64,
       hostEncryption: opts.hostEncryption,
+      routeSource: opts.routeSource,
+      keyHolders: this.keyHolders,
+      ...(this.pods ? { pods: this.pods.index } : {}),
     });
     this.lastPlan = plan;
+    this.keyHolders = plan.keyHolders;
     this.reportRefused(plan);
     if (plan.self && !this.publishedOk(plan.self)) this.publish('annotation missing or stale');
     let stage = 'device';
+    if (this.fullResync) {
+      this.fullResync = false;
+      this.device = null;
+      if (typeof routing.invalidate === 'function') routing.invalidate();
+    }
+    const cached = this.device;
+    this.device = null;
     try {
+      let have = cached;
       if (!(await backend.live())) {
+        have = null;
         // A new device comes up with the daemon's default MTU: set ours again once it is back.
         this.mtu = 0;
+        if (typeof routing.invalidate === 'function') routing.invalidate();
         if (!this.d.restartDevice)
           throw new WgError('ERR_SYSTEM', `device ${opts.interface} is gone`);
         log('error', `device ${opts.interface} is gone: restarting it`);
         await this.d.restartDevice();
       }
-      const have = await backend.get();
-      const diff = diffDevice(have, this.wantDevice(plan), { removeUnknown: this.informer.synced });
+      have ??= await backend.get();
+      const want = this.wantDevice(plan);
+      const diff = diffDevice(have, want, {
+        removeUnknown: true,
+        allowedIpUpdates: this.allowedIpUpdates,
+      });
       if (diff.ops.length) {
-        await backend.set(diff.ops);
+        try {
+          await backend.set(diff.ops);
+        } catch (err) {
+          const removes = diff.ops.some((op) => op.key === 'allowed_ip' && op.remove);
+          if (!removes) throw err;
+          // An older daemon: the peers that lost an address get their whole list instead.
+          this.allowedIpUpdates = 'append';
+          log(
+            'info',
+            `device refused allowed_ip removal (${(err as Error).message}): replacing lists`,
+          );
+          const again = diffDevice(await backend.get(), want, {
+            removeUnknown: true,
+            allowedIpUpdates: 'append',
+          });
+          await backend.set(again.ops);
+        }
         log(
           'info',
           `peers: +${diff.added} ~${diff.updated} -${diff.removed} (${plan.peers.length} configured)`,
         );
       }
+      this.device = deviceOf(want);
       stage = 'routing';
       const mtu = await this.mtuFor(plan);
       if (mtu !== this.mtu) {
@@ -214,7 +295,11 @@ export class Agent {
     }
     if (metrics) {
       metrics.peers.set({ state: 'peer' }, plan.peers.length);
-      metrics.peers.set({ state: 'keyless' }, plan.keyless.length - plan.refused.length);
+      const refusedNames = new Set(plan.refused.map((r) => r.nodeName));
+      metrics.peers.set(
+        { state: 'keyless' },
+        plan.keyless.filter((n) => !refusedNames.has(n.nodeName)).length,
+      );
       metrics.peers.set({ state: 'refused' }, plan.refused.length);
       metrics.refused.reset();
       for (const r of plan.refused) metrics.refused.inc({ reason: r.reason });

@@ -16,6 +16,8 @@ export interface KubeNode {
     readonly name: string;
     readonly uid?: string;
     readonly resourceVersion?: string;
+    /** RFC 3339, set by the API server: who came first when two Nodes claim the same thing. */
+    readonly creationTimestamp?: string;
     readonly labels?: Readonly<Record<string, string>>;
     readonly annotations?: Readonly<Record<string, string>>;
   };
@@ -33,6 +35,30 @@ export interface NodeList {
   readonly resourceVersion: string;
 }
 
+/** The fields of a Pod the workload-ips route source reads. */
+export interface KubePod {
+  readonly kind?: string;
+  readonly apiVersion?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly uid?: string;
+    readonly resourceVersion?: string;
+    readonly creationTimestamp?: string;
+  };
+  readonly spec?: { readonly nodeName?: string; readonly hostNetwork?: boolean };
+  readonly status?: {
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly podIPs?: ReadonlyArray<{ readonly ip: string }>;
+  };
+}
+
+export interface ObjectList<T> {
+  readonly items: readonly T[];
+  readonly resourceVersion: string;
+}
+
 export interface KubeStatus {
   readonly kind?: string;
   readonly code?: number;
@@ -40,8 +66,8 @@ export interface KubeStatus {
   readonly message?: string;
 }
 
-export type WatchEvent =
-  | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly object: KubeNode }
+export type WatchEvent<T = KubeNode> =
+  | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly object: T }
   | {
       readonly type: 'BOOKMARK';
       readonly object: { readonly metadata: { readonly resourceVersion: string } };
@@ -64,7 +90,17 @@ export interface KubeApi {
   watchNodes(opts: WatchOptions): AsyncIterable<WatchEvent>;
   /** Merge patch on the status subresource: the only write the agent's RBAC allows. */
   patchNodeStatus(name: string, patch: MergePatch): Promise<KubeNode>;
+  /** Pods that are not host-network and not finished (--route-source workload-ips only). */
+  listPods?(signal?: AbortSignal): Promise<ObjectList<KubePod>>;
+  watchPods?(opts: WatchOptions): AsyncIterable<WatchEvent<KubePod>>;
 }
+
+/**
+ * The server-side filter of the Pod list and watch: host-network pods carry their node's IP,
+ * and finished pods have given theirs back. The agent filters the same way client-side.
+ */
+export const POD_FIELD_SELECTOR =
+  'spec.hostNetwork=false,status.phase!=Succeeded,status.phase!=Failed';
 
 /** An API error with the HTTP (or watch ERROR) code; 410 means the resourceVersion expired. */
 export class KubeApiError extends Error {

@@ -84,9 +84,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   try {
     let api: HttpKubeApi;
     try {
-      api = new HttpKubeApi(loadKubeConfig(opts.kubeconfig));
+      api = new HttpKubeApi(loadKubeConfig(opts.kubeconfig, opts.serviceAccountDir));
     } catch (err) {
-      const where = opts.kubeconfig ?? 'in-cluster service account';
+      const where = opts.kubeconfig ?? `in-cluster service account ${opts.serviceAccountDir}`;
       throw new WgError(
         'ERR_INVALID_CONFIG',
         `--kubeconfig ${where}: ${(err as Error).message}`,

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { WgError } from '../../errors.js';
+import type { RouteSource } from './mesh-plan.js';
 
 export type Backend = 'auto' | 'userspace' | 'kernel';
 
@@ -14,6 +15,10 @@ export interface PortRange {
 
 export interface AgentOptions {
   readonly kubeconfig: string | undefined;
+  /** In-cluster credentials (token, ca.crt) when no kubeconfig is given. */
+  readonly serviceAccountDir: string;
+  /** Where peers' pod addresses come from: Node pod CIDRs, or the Pods' own IPs. */
+  readonly routeSource: RouteSource;
   readonly nodeName: string;
   readonly interface: string;
   readonly port: number;
@@ -41,6 +46,11 @@ export interface AgentOptions {
 
 export const AGENT_USAGE = `Usage: wireguard-ts k8s [options]      (as root, on every node; a DaemonSet runs it)
   --kubeconfig FILE        kubeconfig (default: in-cluster service account)
+  --service-account-dir DIR   in-cluster token and ca.crt, re-read when the token rotates
+                           (default /var/run/secrets/kubernetes.io/serviceaccount)
+  --route-source pod-cidrs|workload-ips   peers' pod addresses: their Node's spec.podCIDRs,
+                           or each Pod's IPs (/32, /128; needs list/watch on pods)
+                           (default pod-cidrs)
   --node-name NAME         this node (default $NODE_NAME)
   --interface NAME         WireGuard interface (default wg-ts)
   --port N                 UDP listen port (default 51820)
@@ -94,6 +104,11 @@ export function parseAgentOptions(
       allowPositionals: false,
       options: {
         kubeconfig: { type: 'string' },
+        'service-account-dir': {
+          type: 'string',
+          default: '/var/run/secrets/kubernetes.io/serviceaccount',
+        },
+        'route-source': { type: 'string', default: 'pod-cidrs' },
         'node-name': { type: 'string' },
         interface: { type: 'string', default: 'wg-ts' },
         port: { type: 'string', default: '51820' },
@@ -146,8 +161,18 @@ export function parseAgentOptions(
     throw new WgError('ERR_INVALID_VALUE', `--log-level: "${logLevel}"`, 'log-level');
   }
   const fwmark = int('fwmark', values.fwmark, 1, 0xffffffff);
+  const routeSource = values['route-source'];
+  if (routeSource !== 'pod-cidrs' && routeSource !== 'workload-ips') {
+    throw new WgError(
+      'ERR_INVALID_VALUE',
+      `--route-source: "${routeSource}" is not pod-cidrs or workload-ips`,
+      'route-source',
+    );
+  }
   return {
     kubeconfig: values.kubeconfig,
+    serviceAccountDir: values['service-account-dir'],
+    routeSource,
     nodeName,
     interface: ifname,
     port: int('port', values.port, 1, 65535),

@@ -16,7 +16,8 @@ import {
   type IpPrefix,
 } from '../../tunnel/ip.js';
 import { run } from '../exec.js';
-import { podCidrsOf, type MeshPlan } from './mesh-plan.js';
+import type { MeshPlan } from './mesh-plan.js';
+import { prefixText } from './prefix-text.js';
 import type { PortRange } from './options.js';
 
 export interface RoutingConfig {
@@ -38,8 +39,6 @@ export interface TableRoute {
   readonly src?: string;
 }
 
-const key = (r: TableRoute) => `${r.type} ${r.dst} ${r.src ?? ''}`;
-
 /** The routes table T should hold for this plan. Pure. */
 export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] {
   const out = new Map<string, TableRoute>();
@@ -47,14 +46,13 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
     if (!out.has(r.dst)) out.set(r.dst, r);
   };
   // Own pod CIDRs first: a remote Node claiming an overlapping CIDR must not capture local pods.
-  for (const p of plan.self ? podCidrsOf(plan.self) : [])
-    add({ dst: formatPrefix(p), type: 'throw' });
+  for (const p of plan.throwPrefixes) add({ dst: prefixText(p), type: 'throw' });
   const srcOf = (f: IpFamily) => {
     const ip = plan.selfIps.find((p) => p.family === f);
     return ip ? formatAddress(ip.bytes) : undefined;
   };
   for (const peer of plan.peers) {
-    for (const p of peer.podCidrs) add({ dst: formatPrefix(p), type: 'unicast' });
+    for (const p of peer.podPrefixes) add({ dst: prefixText(p), type: 'unicast' });
     if (cfg.hostEncryption) {
       for (const ip of peer.nodeIps) {
         const src = srcOf(ip.family);
@@ -68,7 +66,7 @@ export function desiredRoutes(plan: MeshPlan, cfg: RoutingConfig): TableRoute[] 
   }
   if (cfg.strict) {
     for (const n of plan.keyless)
-      for (const p of n.podCidrs) add({ dst: formatPrefix(p), type: 'unreachable' });
+      for (const p of n.podPrefixes) add({ dst: prefixText(p), type: 'unreachable' });
   }
   return [...out.values()];
 }
@@ -138,8 +136,47 @@ export interface RoutingChange {
   readonly removed: number;
 }
 
+/** The `ip` commands (per family) that take table T from `have` to `want`. Pure. */
+export function routeCommands(
+  have: readonly TableRoute[],
+  want: readonly TableRoute[],
+  cfg: RoutingConfig,
+): { cmds: Record<IpFamily, string[]>; added: number; removed: number } {
+  // Keyed by destination (one route per destination in table T): `route replace` turns a
+  // route of another type or source into the wanted one, so only vanished ones are deleted.
+  const wantBy = new Map(want.map((r) => [r.dst, r]));
+  const haveBy = new Map(have.map((r) => [r.dst, r]));
+  const cmds: Record<IpFamily, string[]> = { 4: [], 6: [] };
+  let added = 0;
+  let removed = 0;
+  for (const r of have) {
+    if (wantBy.has(r.dst)) continue;
+    removed++;
+    cmds[familyOfText(r.dst)].push(
+      `route del ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst} table ${cfg.table}`,
+    );
+  }
+  for (const r of want) {
+    const h = haveBy.get(r.dst);
+    if (h && h.type === r.type && h.src === r.src) continue;
+    added++;
+    const dev = r.type === 'unicast' ? ` dev ${cfg.ifname}${r.src ? ` src ${r.src}` : ''}` : '';
+    const type = r.type === 'unicast' ? '' : `${r.type} `;
+    cmds[familyOfText(r.dst)].push(`route replace ${type}${r.dst}${dev} table ${cfg.table}`);
+  }
+  return { cmds, added, removed };
+}
+
 export class Routing {
+  /** The table as our last apply left it; null = read it from the kernel next time. */
+  private applied: TableRoute[] | null = null;
+
   constructor(private readonly cfg: RoutingConfig) {}
+
+  /** The next apply reads the table from the kernel (periodic resync, after a reboot). */
+  invalidate(): void {
+    this.applied = null;
+  }
 
   private get hexMark(): string {
     return `0x${this.cfg.fwmark.toString(16)}`;
@@ -157,23 +194,14 @@ export class Routing {
   /** Makes table, rules and exemptions match the plan; returns what changed. */
   async apply(plan: MeshPlan): Promise<RoutingChange> {
     const want = desiredRoutes(plan, this.cfg);
-    const have = [...(await readTable(this.cfg.table, 4)), ...(await readTable(this.cfg.table, 6))];
-    const wantKeys = new Set(want.map(key));
-    const haveKeys = new Set(have.map(key));
-    const cmds: Record<IpFamily, string[]> = { 4: [], 6: [] };
-    for (const r of have) {
-      if (wantKeys.has(key(r))) continue;
-      cmds[familyOfText(r.dst)].push(
-        `route del ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst} table ${this.cfg.table}`,
-      );
-    }
-    for (const r of want) {
-      if (haveKeys.has(key(r))) continue;
-      const dev =
-        r.type === 'unicast' ? ` dev ${this.cfg.ifname}${r.src ? ` src ${r.src}` : ''}` : '';
-      const type = r.type === 'unicast' ? '' : `${r.type} `;
-      cmds[familyOfText(r.dst)].push(`route replace ${type}${r.dst}${dev} table ${this.cfg.table}`);
-    }
+    // Between resyncs the table is ours alone: diff against what we wrote, not a 55,000-route
+    // dump per pod event.
+    const have = this.applied ?? [
+      ...(await readTable(this.cfg.table, 4)),
+      ...(await readTable(this.cfg.table, 6)),
+    ];
+    this.applied = null;
+    const { cmds, added, removed } = routeCommands(have, want, this.cfg);
     // Exemptions before the main rule, so API-server traffic never enters the tunnel.
     const exPrio = this.cfg.rulePriority - 1;
     const wantRules = desiredExemptRules(plan, this.cfg);
@@ -197,10 +225,8 @@ export class Routing {
         await run('ip', [`-${f}`, '-batch', '-'], { input: `${cmds[f].join('\n')}\n` });
     }
     await this.ensureMainRule(want.some((r) => familyOfText(r.dst) === 6));
-    return {
-      added: want.filter((r) => !haveKeys.has(key(r))).length,
-      removed: have.filter((r) => !wantKeys.has(key(r))).length,
-    };
+    this.applied = want;
+    return { added, removed };
   }
 
   private mainRuleText(): string {
@@ -233,6 +259,7 @@ export class Routing {
 
   /** Removes the rules and the table; the device goes with the daemon. */
   async teardown(): Promise<void> {
+    this.applied = null;
     for (const f of [4, 6] as const) {
       for (const prio of [this.cfg.rulePriority, this.cfg.rulePriority - 1]) {
         const rules = await readRules(f, prio).catch(() => []);

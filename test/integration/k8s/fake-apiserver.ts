@@ -1,11 +1,14 @@
 /**
- * A loopback Kubernetes API server for Nodes only, honest enough for `kubectl` and the agent:
- * discovery, list with resourceVersion, chunked NDJSON watches (from a resourceVersion, with
- * bookmarks, server timeouts, 410 Gone as HTTP status or as an ERROR event), JSON merge patch on
- * `nodes/{name}` and on the `nodes/{name}/status` subresource (which keeps spec), and failure
- * toggles: stop/start, dropped connections, silent stalls, lines split across chunks.
+ * A loopback Kubernetes API server for Nodes and Pods, honest enough for `kubectl` and the
+ * agent: discovery, list with resourceVersion, chunked NDJSON watches (from a resourceVersion,
+ * with bookmarks, server timeouts, 410 Gone as HTTP status or as an ERROR event), Pod field
+ * selectors (an object leaving the selector is a DELETED event, as the real server sends), JSON
+ * merge patch on `nodes/{name}` and on the `nodes/{name}/status` subresource (which keeps spec),
+ * HTTPS with a test CA and bearer tokens (401 without one it accepts), and failure toggles:
+ * stop/start, dropped connections, silent stalls, lines split across chunks.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -21,14 +24,67 @@ export interface FakeNodeSpec {
   readonly annotations?: Record<string, string>;
 }
 
+export interface FakePodSpec {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly nodeName: string;
+  readonly ips: readonly string[];
+  readonly hostNetwork?: boolean;
+  readonly phase?: string;
+  /** RFC 3339; default now. */
+  readonly created?: string;
+}
+
+type Resource = 'nodes' | 'pods';
+
 interface LoggedEvent {
   readonly rv: number;
+  readonly resource: Resource;
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: Obj;
+  /** The object before this event (MODIFIED), for field-selector transitions. */
+  readonly previous?: Obj;
+}
+
+/** `a=b,c!=d` over dotted field paths, as the API server's field selectors. */
+type FieldSelector = (o: Obj) => boolean;
+
+function parseFieldSelector(text: string | null): FieldSelector {
+  if (!text) return () => true;
+  const terms = text.split(',').map((t) => {
+    const m = /^([\w.]+)(!=|==|=)(.*)$/.exec(t.trim());
+    if (!m) throw new Error(`bad field selector term "${t}"`);
+    return { path: m[1]!.split('.'), neg: m[2] === '!=', value: m[3]! };
+  });
+  return (o) =>
+    terms.every(({ path, neg, value }) => {
+      let v: Json = o;
+      for (const k of path)
+        v = v && typeof v === 'object' && !Array.isArray(v) ? (v[k] ?? null) : null;
+      // Unset booleans read as false, as the server's field label conversion does.
+      const text =
+        v === null
+          ? path.join('.') === 'spec.hostNetwork'
+            ? 'false'
+            : ''
+          : typeof v === 'object'
+            ? JSON.stringify(v)
+            : String(v);
+      return (text === value) !== neg;
+    });
+}
+
+export interface FakeTls {
+  readonly key: string;
+  readonly cert: string;
+  /** The CA (PEM) clients should trust. */
+  readonly ca: string;
 }
 
 interface Watcher {
   readonly res: http.ServerResponse;
+  readonly resource: Resource;
+  readonly selector: FieldSelector;
   rv: number;
   readonly bookmarks: boolean;
   timer?: NodeJS.Timeout;
@@ -42,6 +98,10 @@ export interface FakeApiOptions {
   readonly port?: number;
   /** Send a BOOKMARK to bookmark-enabled watches this often (0 = never). */
   readonly bookmarkIntervalMs?: number;
+  /** Serve HTTPS with this certificate. */
+  readonly tls?: FakeTls;
+  /** Accept only this bearer token (401 otherwise); none = no authentication. */
+  readonly token?: string;
 }
 
 /** RFC 7386 JSON merge patch. */
@@ -60,6 +120,12 @@ const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
 
 export class FakeApiServer {
   private readonly nodes = new Map<string, Obj>();
+  private readonly pods = new Map<string, Obj>();
+  private readonly tls: FakeTls | undefined;
+  /** Bearer tokens accepted now (empty = no authentication); tests rotate them. */
+  readonly tokens = new Set<string>();
+  /** Requests answered 401. */
+  unauthorized = 0;
   private log: LoggedEvent[] = [];
   private rv = 100;
   /** Watches from a resourceVersion older than this get 410 Gone. */
@@ -76,21 +142,41 @@ export class FakeApiServer {
   /** Hold watches open but never send anything (a half-open connection). */
   stalled = false;
   bookmarkIntervalMs: number;
-  readonly requests: Array<{ method: string; path: string; contentType?: string }> = [];
+  readonly requests: Array<{
+    method: string;
+    path: string;
+    contentType?: string;
+    token?: string;
+  }> = [];
 
   constructor(opts: FakeApiOptions = {}) {
     this.host = opts.host ?? '127.0.0.1';
     this.port = opts.port ?? 0;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
+    this.tls = opts.tls;
+    if (opts.token) this.tokens.add(opts.token);
   }
 
   get url(): string {
     const h = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `http://${h}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${h}:${this.port}`;
+  }
+
+  get listenHost(): string {
+    return this.host;
+  }
+
+  get listenPort(): number {
+    return this.port;
   }
 
   get resourceVersion(): string {
     return String(this.rv);
+  }
+
+  /** Open watches. */
+  get watching(): number {
+    return this.watchers.size;
   }
 
   get running(): boolean {
@@ -99,8 +185,11 @@ export class FakeApiServer {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.on('connection', (s) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    const server = this.tls
+      ? https.createServer({ key: this.tls.key, cert: this.tls.cert }, handler)
+      : http.createServer(handler);
+    server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -136,17 +225,21 @@ export class FakeApiServer {
     this.log = [];
   }
 
-  /** Writes a kubeconfig pointing at this server. */
+  /** Writes a kubeconfig pointing at this server: its CA, and a token it accepts. */
   writeKubeconfig(file: string): void {
+    const ca = this.tls
+      ? `\n    certificate-authority-data: ${Buffer.from(this.tls.ca).toString('base64')}`
+      : '';
+    const token = [...this.tokens][0] ?? 'fake-token';
     writeFileSync(
       file,
       [
         'apiVersion: v1',
         'kind: Config',
         'clusters:',
-        `- name: fake\n  cluster:\n    server: ${this.url}\n    insecure-skip-tls-verify: true`,
+        `- name: fake\n  cluster:\n    server: ${this.url}${ca}`,
         'users:',
-        '- name: agent\n  user:\n    token: fake-token',
+        `- name: agent\n  user:\n    token: ${token}`,
         'contexts:',
         '- name: fake\n  context:\n    cluster: fake\n    user: agent',
         'current-context: fake',
@@ -197,6 +290,40 @@ export class FakeApiServer {
     this.commit(this.nodes.has(spec.name) ? 'MODIFIED' : 'ADDED', node);
   }
 
+  addPod(spec: FakePodSpec): void {
+    const ns = spec.namespace ?? 'default';
+    const key = `${ns}/${spec.name}`;
+    const pod: Obj = {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: {
+        name: spec.name,
+        namespace: ns,
+        uid: randomUUID(),
+        creationTimestamp: spec.created ?? new Date().toISOString(),
+      },
+      spec: { nodeName: spec.nodeName, ...(spec.hostNetwork ? { hostNetwork: true } : {}) },
+      status: {
+        phase: spec.phase ?? 'Running',
+        ...(spec.ips.length ? { podIP: spec.ips[0]! } : {}),
+        podIPs: spec.ips.map((ip) => ({ ip })),
+      },
+    };
+    const prev = this.pods.get(key);
+    this.commitObj('pods', key, prev ? 'MODIFIED' : 'ADDED', pod, prev);
+  }
+
+  deletePod(name: string, namespace = 'default'): void {
+    const key = `${namespace}/${name}`;
+    const cur = this.pods.get(key);
+    if (!cur) return;
+    this.pods.delete(key);
+    this.rv++;
+    const obj = clone(cur);
+    (obj.metadata as Obj).resourceVersion = String(this.rv);
+    this.record({ rv: this.rv, resource: 'pods', type: 'DELETED', object: obj });
+  }
+
   /** Applies a merge patch to a Node as an admin would (`kubectl patch node`). */
   patchNode(name: string, patch: Json): void {
     const cur = this.nodes.get(name);
@@ -211,14 +338,31 @@ export class FakeApiServer {
     this.rv++;
     const obj = clone(cur);
     (obj.metadata as Obj).resourceVersion = String(this.rv);
-    this.record({ rv: this.rv, type: 'DELETED', object: obj });
+    this.record({ rv: this.rv, resource: 'nodes', type: 'DELETED', object: obj });
   }
 
   private commit(type: 'ADDED' | 'MODIFIED', node: Obj): void {
+    const name = (node.metadata as Obj).name as string;
+    this.commitObj('nodes', name, type, node, this.nodes.get(name));
+  }
+
+  private commitObj(
+    resource: Resource,
+    key: string,
+    type: 'ADDED' | 'MODIFIED',
+    obj: Obj,
+    previous: Obj | undefined,
+  ): void {
     this.rv++;
-    (node.metadata as Obj).resourceVersion = String(this.rv);
-    this.nodes.set((node.metadata as Obj).name as string, node);
-    this.record({ rv: this.rv, type, object: clone(node) });
+    (obj.metadata as Obj).resourceVersion = String(this.rv);
+    (resource === 'nodes' ? this.nodes : this.pods).set(key, obj);
+    this.record({
+      rv: this.rv,
+      resource,
+      type,
+      object: clone(obj),
+      ...(previous ? { previous: clone(previous) } : {}),
+    });
   }
 
   private record(ev: LoggedEvent): void {
@@ -231,11 +375,18 @@ export class FakeApiServer {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     const ct = req.headers['content-type'];
-    this.requests.push(
-      ct
-        ? { method: req.method ?? '', path: url.pathname + url.search, contentType: ct }
-        : { method: req.method ?? '', path: url.pathname + url.search },
-    );
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    this.requests.push({
+      method: req.method ?? '',
+      path: url.pathname + url.search,
+      ...(ct ? { contentType: ct } : {}),
+      ...(token ? { token } : {}),
+    });
+    if (this.tokens.size && !(token && this.tokens.has(token))) {
+      this.unauthorized++;
+      req.resume();
+      return this.status(res, 401, 'Unauthorized', 'Unauthorized');
+    }
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
@@ -312,7 +463,29 @@ export class FakeApiServer {
             kind: 'Node',
             verbs: ['get', 'patch', 'update'],
           },
+          {
+            name: 'pods',
+            singularName: 'pod',
+            namespaced: true,
+            kind: 'Pod',
+            verbs: ['get', 'list', 'watch'],
+            shortNames: ['po'],
+          },
         ],
+      });
+    }
+    if (method === 'GET' && p === '/api/v1/pods') {
+      const sel = parseFieldSelector(url.searchParams.get('fieldSelector'));
+      if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
+        return this.watch(url, res, 'pods', sel);
+      return this.json(res, 200, {
+        kind: 'PodList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.rv) },
+        items: [...this.pods.values()].filter(sel).map((o) => {
+          const { kind: _k, apiVersion: _a, ...rest } = clone(o);
+          return rest;
+        }),
       });
     }
     const m = /^\/api\/v1\/nodes(?:\/([^/]+)(\/status)?)?$/.exec(p);
@@ -327,7 +500,7 @@ export class FakeApiServer {
     const sub = Boolean(m[2]);
     if (!name && method === 'GET') {
       if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
-        return this.watch(url, res);
+        return this.watch(url, res, 'nodes', () => true);
       return this.json(res, 200, {
         kind: 'NodeList',
         apiVersion: 'v1',
@@ -373,7 +546,12 @@ export class FakeApiServer {
     return this.json(res, 200, next);
   }
 
-  private watch(url: URL, res: http.ServerResponse): void {
+  private watch(
+    url: URL,
+    res: http.ServerResponse,
+    resource: Resource,
+    selector: FieldSelector,
+  ): void {
     const rvText = url.searchParams.get('resourceVersion') ?? '';
     const fromRv = rvText === '' || rvText === '0' ? -1 : Number(rvText);
     const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
@@ -395,14 +573,26 @@ export class FakeApiServer {
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { res, rv: fromRv, bookmarks, queue: Promise.resolve() };
+    const w: Watcher = {
+      res,
+      resource,
+      selector,
+      rv: fromRv,
+      bookmarks,
+      queue: Promise.resolve(),
+    };
     this.watchers.add(w);
     res.on('close', () => this.endWatch(w));
     if (fromRv < 0) {
-      for (const n of this.nodes.values())
+      for (const n of (resource === 'nodes' ? this.nodes : this.pods).values())
         this.send(
           w,
-          { rv: Number((n.metadata as Obj).resourceVersion), type: 'ADDED', object: clone(n) },
+          {
+            rv: Number((n.metadata as Obj).resourceVersion),
+            resource,
+            type: 'ADDED',
+            object: clone(n),
+          },
           true,
         );
       w.rv = this.rv;
@@ -416,7 +606,7 @@ export class FakeApiServer {
         this.writeLine(w, {
           type: 'BOOKMARK',
           object: {
-            kind: 'Node',
+            kind: resource === 'nodes' ? 'Node' : 'Pod',
             apiVersion: 'v1',
             metadata: { resourceVersion: String(this.rv) },
           },
@@ -426,10 +616,18 @@ export class FakeApiServer {
   }
 
   private send(w: Watcher, ev: LoggedEvent, force = false): void {
+    if (ev.resource !== w.resource) return;
     if (!force && ev.rv <= w.rv) return;
     if (this.stalled) return;
     w.rv = Math.max(w.rv, ev.rv);
-    this.writeLine(w, { type: ev.type, object: ev.object });
+    // With a field selector, an object entering it is ADDED and one leaving it DELETED.
+    const now = w.selector(ev.object);
+    const before = ev.previous ? w.selector(ev.previous) : false;
+    let type = ev.type;
+    if (type === 'MODIFIED' && now && !before) type = 'ADDED';
+    else if (type === 'MODIFIED' && !now && before) type = 'DELETED';
+    else if (!now && !(type === 'MODIFIED' && before)) return;
+    this.writeLine(w, { type, object: ev.object });
   }
 
   private writeLine(w: Watcher, obj: Json): void {

@@ -7,11 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess, type Netns } from '../../../src/lab/lab.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { caSkipReason, makeTestTls } from './test-ca.js';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const MAIN = join(ROOT, 'dist/src/control/k8s/main.js');
@@ -33,7 +34,7 @@ export function simSkipReason(): string | undefined {
   for (const tool of ['ip', 'wg', 'tcpdump', 'ncat', 'curl', daemonFor(1), daemonFor(2)]) {
     if (!onPath(tool)) return `${tool} not installed`;
   }
-  return undefined;
+  return caSkipReason();
 }
 
 export interface SimNode {
@@ -60,14 +61,22 @@ export interface SimOptions {
 
 export class SimCluster {
   readonly lab = new Lab('wgtk');
-  readonly api: FakeApiServer;
+  /** The test API server: HTTPS with a CA made for the run, bearer token required. */
+  api!: FakeApiServer;
   readonly nodes = new Map<number, SimNode>();
   private readonly sub = 100 + (process.pid % 150);
   private dir = '';
   kubeconfig = '';
+  /** The in-cluster service-account directory (token, ca.crt, namespace) agents may use. */
+  serviceAccountDir = '';
 
-  constructor(private readonly opts: SimOptions) {
-    this.api = new FakeApiServer({ host: this.underlayIp(254), bookmarkIntervalMs: 1000 });
+  constructor(private readonly opts: SimOptions) {}
+
+  /** Replaces the service-account token as kubelet does (a new file renamed over the old). */
+  rotateToken(token: string): void {
+    const tmp = join(this.serviceAccountDir, '.token.new');
+    writeFileSync(tmp, token);
+    renameSync(tmp, join(this.serviceAccountDir, 'token'));
   }
 
   get bridge(): string {
@@ -87,6 +96,21 @@ export class SimCluster {
   async setup(): Promise<void> {
     this.dir = this.lab.tmpdir();
     this.kubeconfig = join(this.dir, 'kubeconfig');
+    const tlsDir = join(this.dir, 'tls');
+    mkdirSync(tlsDir);
+    const tls = makeTestTls(tlsDir, [this.underlayIp(254)]);
+    const token = randomBytes(24).toString('base64url');
+    this.api = new FakeApiServer({
+      host: this.underlayIp(254),
+      bookmarkIntervalMs: 1000,
+      tls,
+      token,
+    });
+    this.serviceAccountDir = join(this.dir, 'serviceaccount');
+    mkdirSync(this.serviceAccountDir);
+    writeFileSync(join(this.serviceAccountDir, 'ca.crt'), tls.ca);
+    writeFileSync(join(this.serviceAccountDir, 'token'), token);
+    writeFileSync(join(this.serviceAccountDir, 'namespace'), 'wireguard-ts');
     const br = this.bridge;
     // A fixed address: a bridge without one takes the lowest MAC among its ports, so adding a
     // node could change it and leave every node's ARP entry for the API server pointing nowhere
@@ -151,18 +175,30 @@ export class SimCluster {
     return n;
   }
 
-  startAgent(n: SimNode, extra: string[] = []): LabProcess {
+  /**
+   * Starts the agent on `n`, with the kubeconfig, or `inCluster` as a pod would: no kubeconfig,
+   * KUBERNETES_SERVICE_HOST/PORT and the service-account directory.
+   */
+  startAgent(n: SimNode, extra: string[] = [], o: { inCluster?: boolean } = {}): LabProcess {
+    const creds = o.inCluster
+      ? ['--service-account-dir', this.serviceAccountDir]
+      : ['--kubeconfig', this.kubeconfig];
     const args = [
       MAIN,
-      ...['--kubeconfig', this.kubeconfig, '--node-name', n.name, '--interface', n.ifname],
+      ...[...creds, '--node-name', n.name, '--interface', n.ifname],
       ...['--key-file', n.keyFile, '--metrics-addr', '127.0.0.1:9586', '--log-level', 'debug'],
       // Short resync, relist and backoff, so recoveries take seconds in the tests.
       ...['--resync', '2', '--relist-silence', '6', '--backoff-max', '1', '--watch-timeout', '20'],
       ...extra,
     ];
-    const p = this.lab.spawn(n.ns, process.execPath, args, {
-      env: { ...process.env, WG_TS_DAEMON: daemonFor(n.i) },
-    });
+    const env: NodeJS.ProcessEnv = { ...process.env, WG_TS_DAEMON: daemonFor(n.i) };
+    delete env.KUBERNETES_SERVICE_HOST;
+    delete env.KUBERNETES_SERVICE_PORT;
+    if (o.inCluster) {
+      env.KUBERNETES_SERVICE_HOST = this.api.listenHost;
+      env.KUBERNETES_SERVICE_PORT = String(this.api.listenPort);
+    }
+    const p = this.lab.spawn(n.ns, process.execPath, args, { env });
     n.agent = p;
     return p;
   }
