@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "offload.h"
 #include "wgts.h"
 
 /* wireguard-go asks for 7 MiB socket buffers; without CAP_NET_ADMIN the sysctl maximum applies. */
@@ -266,16 +267,7 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
     lengths[i] = (int32_t)msgs[i].msg_len;
     addr_to_raw(&from[i], addrs + (size_t)i * WGTS_ADDR_SIZE);
     if (!gro) continue;
-    gro[i] = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL;
-         c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-        int size;
-        memcpy(&size, CMSG_DATA(c), sizeof size);
-        gro[i] = size;
-      }
-    }
+    gro[i] = wgts_gro_size(&msgs[i].msg_hdr);
   }
   return wgts_int(env, r);
 }
