@@ -1,7 +1,8 @@
 // The native share of `npm run fuzz`: libFuzzer harnesses (test/fuzz/native/*.c) over the pure C
 // functions of the addon (gso.c, gro.c, aead-slab.c), built with clang and AddressSanitizer +
-// UBSan, each run for a time budget from the seed corpus in the repo. The working corpus grows
-// under build/fuzz (not committed); a crash leaves its input there and fails the run.
+// UBSan, each run for a time budget from the seed corpus in the repo. Binaries and the working
+// corpus live in .fuzz (not committed, and not build/, which every node-gyp rebuild deletes); a
+// crash leaves its input there and fails the run.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/dist\/?$/, '');
 const NATIVE = join(ROOT, 'src/tun/native');
 const HARNESSES_DIR = join(ROOT, 'test/fuzz/native');
-const OUT = join(ROOT, 'build/fuzz');
+const OUT = join(ROOT, '.fuzz');
 
 /** Each harness and the addon files it links (none of them needs Node's headers). */
 export const HARNESSES: Readonly<Record<string, readonly string[]>> = {
@@ -38,19 +39,16 @@ export interface NativeFuzzReport {
 export function nativeFuzzUnavailable(): string | null {
   const v = spawnSync('clang', ['--version'], { encoding: 'utf8' });
   if (v.error || v.status !== 0) return 'clang is not installed (scripts/setup.sh installs it)';
-  const probe = spawnSync(
-    'clang',
-    ['-fsanitize=fuzzer', '-x', 'c', '-', '-o', '/dev/null'],
-    {
-      input: 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n',
-      encoding: 'utf8',
-    },
-  );
-  if (probe.status !== 0) return `clang cannot link libFuzzer: ${probe.stderr.trim().split('\n')[0]}`;
+  const probe = spawnSync('clang', ['-fsanitize=fuzzer', '-x', 'c', '-', '-o', '/dev/null'], {
+    input: 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n',
+    encoding: 'utf8',
+  });
+  if (probe.status !== 0)
+    return `clang cannot link libFuzzer: ${probe.stderr.trim().split('\n')[0]}`;
   return null;
 }
 
-/** Builds one harness into build/fuzz; returns the binary's path (throws with clang's output). */
+/** Builds one harness into .fuzz; returns the binary's path (throws with clang's output). */
 export function buildHarness(name: string): string {
   const sources = HARNESSES[name];
   if (!sources) throw new Error(`no native harness ${name}`);
@@ -101,7 +99,7 @@ export function runHarness(name: string, seconds: number, nice = 0): Promise<Nat
     `-max_total_time=${seconds}`,
     '-print_final_stats=1',
     '-max_len=70000',
-    '-rss_limit_mb=1024',
+    '-rss_limit_mb=2048',
     '-timeout=10',
     `-artifact_prefix=${artifacts}/`,
     corpus,
@@ -109,7 +107,9 @@ export function runHarness(name: string, seconds: number, nice = 0): Promise<Nat
   const cmd = nice > 0 ? 'nice' : bin;
   const argv = nice > 0 ? ['-n', String(nice), bin, ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // A smaller quarantine keeps the harnesses that allocate per-input slabs well under the limit.
+    const env = { ...process.env, ASAN_OPTIONS: 'quarantine_size_mb=32:detect_leaks=1' };
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let tail = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
@@ -117,6 +117,7 @@ export function runHarness(name: string, seconds: number, nice = 0): Promise<Nat
     });
     child.on('error', reject);
     child.on('close', (code) => {
+      mkdirSync(artifacts, { recursive: true });
       const crashes = readdirSync(artifacts).filter((f) => /^(crash|leak|timeout|oom)-/.test(f));
       const failed = code !== 0 || crashes.length > 0;
       const report: NativeFuzzReport = {
@@ -125,7 +126,7 @@ export function runHarness(name: string, seconds: number, nice = 0): Promise<Nat
         executions: lastNumber(tail, 'stat::number_of_executed_units'),
         cov: lastNumber(tail, 'cov'),
         ft: lastNumber(tail, 'ft'),
-        corpus: readdirSync(corpus).length,
+        corpus: existsSync(corpus) ? readdirSync(corpus).length : 0,
         crashes: failed ? Math.max(1, crashes.length) : 0,
       };
       if (failed) {

@@ -55,6 +55,18 @@ static EVP_CIPHER_CTX *ctx_get(napi_env env) {
   return ctx;
 }
 
+static const uint8_t ZERO_KEY[KEY_SIZE];
+static const uint8_t ZERO_NONCE[NONCE_SIZE];
+
+/*
+ * Loads the all-zero key into the thread's context once a call is done with it, so the context
+ * (which lives as long as the thread) never keeps a session key past the call that used it.
+ * One key setup per call, not per packet.
+ */
+static void ctx_forget(EVP_CIPHER_CTX *ctx) {
+  if (ctx) EVP_CipherInit_ex(ctx, NULL, NULL, ZERO_KEY, ZERO_NONCE, 1);
+}
+
 /*
  * The same AEAD from OpenSSL's own primitives, without the EVP layers: ChaCha20_ctr32 (the
  * assembly keystream) and Poly1305_*, composed as RFC 8439 section 2.8 does. The node binary
@@ -241,6 +253,7 @@ static EVP_CIPHER_CTX *engine(napi_env env, int *failed) {
     const char *evp = getenv("WG_TS_AEAD_EVP");
     int forced = evp && evp[0] && strcmp(evp, "0") != 0;
     prim_state = !forced && prim.ok && prim_agrees(ctx) ? 1 : -1;
+    ctx_forget(ctx);
     if (prim_state > 0) return NULL;
   }
   return ctx;
@@ -364,12 +377,14 @@ napi_value wgts_aead_seal_batch(napi_env env, napi_callback_info info) {
     nonce_of(b.pkts[i].counter, nonce);
     const uint8_t *k = batch_key(&b, i);
     if (!seal_one(ctx, k, k != last, nonce, NULL, 0, p, p, len, p + len)) {
+      ctx_forget(ctx);
       batch_free(&b);
       napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
       return NULL;
     }
     last = k;
   }
+  ctx_forget(ctx);
   batch_free(&b);
   return NULL;
 }
@@ -416,6 +431,7 @@ napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info) {
     last = k;
     verified += ok[i];
   }
+  ctx_forget(ctx);
   batch_free(&b);
   return wgts_int(env, verified);
 }
@@ -500,7 +516,9 @@ napi_value wgts_aead_seal(napi_env env, napi_callback_info info) {
   if (failed) return NULL;
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
-  if (!seal_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len)) {
+  int sealed = seal_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len);
+  ctx_forget(ctx);
+  if (!sealed) {
     napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
     return NULL;
   }
@@ -526,6 +544,7 @@ napi_value wgts_aead_open(napi_env env, napi_callback_info info) {
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
   int ok = open_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, tag);
+  ctx_forget(ctx);
   return wgts_int(env, ok ? (int64_t)len : -1);
 }
 
@@ -537,5 +556,30 @@ napi_value wgts_aead_engine(napi_env env, napi_callback_info info) {
   if (failed) return NULL;
   napi_value out;
   napi_create_string_utf8(env, ctx ? "evp" : "primitives", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/*
+ * aeadKeyProbe() -> the tag of an empty message sealed by this thread's EVP context with the key
+ * it holds now (nonce 0), or null before the context exists. For tests: after any call it must be
+ * the all-zero key's tag, i.e. no session key is left in the context.
+ */
+napi_value wgts_aead_key_probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  if (!tls_ctx) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  uint8_t tag[TAG_SIZE];
+  int outl = 0;
+  if (EVP_CipherInit_ex(tls_ctx, NULL, NULL, NULL, ZERO_NONCE, 1) != 1 ||
+      EVP_EncryptFinal_ex(tls_ctx, tag, &outl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(tls_ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag) != 1) {
+    napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 probe failed");
+    return NULL;
+  }
+  void *data;
+  WGTS_CHECK(env, napi_create_buffer_copy(env, TAG_SIZE, tag, &data, &out));
   return out;
 }

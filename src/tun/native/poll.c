@@ -166,3 +166,12 @@ napi_value wgts_poll_stop(napi_env env, napi_callback_info info) {
   if (!p->in_callback) release_js(p);
   return NULL;
 }
+
+/* foreignExternal() -> an external that is not a poll handle: tests check pollStop refuses it. */
+napi_value wgts_foreign_external(napi_env env, napi_callback_info info) {
+  (void)info;
+  static int dummy;
+  napi_value out;
+  WGTS_CHECK(env, napi_create_external(env, &dummy, NULL, NULL, &out));
+  return out;
+}

@@ -228,6 +228,7 @@ napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
       if (n == 0) return wgts_int(env, -errno);
       break; /* the error repeats on the next call, after these packets are handled */
     }
+    if (r == 0) break; /* end of file: not a TUN device, and reading again would spin */
     st[RV_FRAMES]++;
     size_t len = (size_t)r > (size_t)hs ? (size_t)r - (size_t)hs : 0;
     if (len == 0 || wgts_vnet_parse(&v, hdr, pkt, len, room) <= 0) {
@@ -398,4 +399,15 @@ napi_value wgts_close_fd(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (wgts_arg_int(env, argv[0], &fd)) return NULL;
   return wgts_int(env, close(fd) < 0 ? -errno : 0);
+}
+
+/*
+ * coalesceProbe() -> how many bytes of this thread's coalescing buffer are not zero. For tests:
+ * tunWrite wipes what it merged there once the write is done, so this is 0 after any call.
+ */
+napi_value wgts_coalesce_probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int64_t dirty = 0;
+  for (size_t i = 0; i < sizeof coalesce_buf; i++) dirty += coalesce_buf[i] != 0;
+  return wgts_int(env, dirty);
 }
