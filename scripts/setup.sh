@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages wireguard-ts needs for its tests, demo and benchmark (Debian, root).
 set -euo pipefail
-need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables procps iputils-ping)
+# clang (with libFuzzer in its compiler-rt) builds the native fuzz harnesses (npm run fuzz).
+need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables procps iputils-ping clang)
 # Used by one test that checks the fake Kubernetes API server against a real client; that test
 # skips without it, so a machine whose package sources lack kubectl still passes.
 optional=(kubectl)
