@@ -50,6 +50,8 @@ export interface FloodBlast {
   readonly durationMs: number;
   /** Initiations per second (0 or absent = as fast as possible). */
   readonly rate?: number;
+  /** mac2 all zero (default), or random (a mac2 check for the responder, never valid). */
+  readonly mac2?: 'zero' | 'random';
   readonly seed?: number;
 }
 
@@ -178,15 +180,8 @@ async function fuzz(o: FuzzBlast): Promise<BlasterResult> {
 async function flood(o: FloodBlast): Promise<BlasterResult> {
   const rnd = seededRandom(o.seed ?? 1);
   const target = parseEndpoint(o.target);
-  const key = mac1Key(new Uint8Array(Buffer.from(o.responderPublicKey, 'base64')));
-  const pool: Uint8Array[] = [];
-  for (let i = 0; i < 4096; i++) {
-    const m = randomBytes(148, rnd);
-    m.set([1, 0, 0, 0]);
-    m.set(mac(key, m.subarray(0, 116)), 116);
-    m.fill(0, 132);
-    pool.push(m);
-  }
+  const pool = initiations(o.responderPublicKey, rnd, 4096);
+  if (o.mac2 === 'random') for (const m of pool) m.set(randomBytes(16, rnd), 132);
   let cookies = 0;
   let received = 0;
   const socks: Socket[] = [];
