@@ -8,7 +8,10 @@
       "sources": [
         "src/tun/native/addon.c",
         "src/tun/native/aead.c",
+        "src/tun/native/aead-slab.c",
+        "src/tun/native/gro.c",
         "src/tun/native/gso.c",
+        "src/tun/native/gso-js.c",
         "src/tun/native/mac.c",
         "src/tun/native/poll.c",
         "src/tun/native/route.c",
@@ -20,7 +23,8 @@
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "cflags!": ["-O3"],
       "conditions": [["OS!='linux'", {"sources!": [
-        "src/tun/native/addon.c", "src/tun/native/aead.c", "src/tun/native/gso.c", "src/tun/native/mac.c",
+        "src/tun/native/addon.c", "src/tun/native/aead.c", "src/tun/native/aead-slab.c",
+        "src/tun/native/gro.c", "src/tun/native/gso.c", "src/tun/native/gso-js.c", "src/tun/native/mac.c",
         "src/tun/native/poll.c", "src/tun/native/route.c",
         "src/tun/native/tun.c", "src/tun/native/udp.c", "src/tun/native/util.c"
       ]}]]

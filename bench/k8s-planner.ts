@@ -35,7 +35,8 @@ import {
   ANNOTATION_PUBLIC_KEY,
   type MeshPlan,
 } from '../src/control/k8s/mesh-plan.js';
-import { generatePrivateKey, publicKeyOf, type NodeKey } from '../src/control/k8s/node-key.js';
+import type { NodeKey } from '../src/control/k8s/node-key.js';
+import { generatePrivateKey, publicKey as publicKeyOf } from '../src/noise/keys.js';
 import { parseAgentOptions } from '../src/control/k8s/options.js';
 import {
   desiredRoutes,

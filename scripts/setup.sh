@@ -2,9 +2,10 @@
 # Installs the system packages wireguard-ts needs for its tests, demo and benchmark (Debian, root).
 set -euo pipefail
 # curl: the simulated cluster scrapes agent metrics; openssl: the test API server's CA and
-# certificate (Kubernetes tests skip without either).
+# certificate (Kubernetes tests skip without either). clang (with libFuzzer in its compiler-rt)
+# builds the native fuzz harnesses (npm run fuzz).
 need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptables procps iputils-ping
-  curl openssl)
+  curl openssl clang)
 # Used by one test that checks the fake Kubernetes API server against a real client; that test
 # skips without it, so a machine whose package sources lack kubectl still passes.
 optional=(kubectl)

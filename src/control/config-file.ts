@@ -7,6 +7,7 @@
  * the wg-quick keys that run commands or touch DNS/routing tables: `up` does not implement them.
  */
 import { WgError } from '../errors.js';
+import { isBase64Key, keyFromBase64 } from '../noise/keys.js';
 import { parseAddress, parsePrefix, type Endpoint, type IpPrefix } from '../tunnel/ip.js';
 import type { UapiSetOp } from './uapi.js';
 
@@ -52,12 +53,23 @@ const UNSUPPORTED = new Set([
   'saveconfig',
 ]);
 
-/** 44 characters of base64 for 32 bytes; the last character must leave no stray bits. */
-const KEY_B64 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+/** The longest key name of the format (PersistentKeepalive) with room to spare. */
+const NAME = /^[A-Za-z][A-Za-z0-9]{0,23}$/;
+/** A run of base64 long enough to be most of a key. */
+const KEYISH = /[A-Za-z0-9+/]{20,}/;
 
-export function keyFromBase64(s: string): Uint8Array | null {
-  if (!KEY_B64.test(s)) return null;
-  return new Uint8Array(Buffer.from(s, 'base64'));
+/**
+ * A key name or section name as an error may repeat it, or its length only: a line whose "name"
+ * is not a short word may be a pasted key (a PrivateKey line missing its `=` keeps the key's own
+ * trailing `=`), and no error shows any part of a key.
+ */
+function shownName(s: string): string {
+  return NAME.test(s) ? s : `(${s.length} characters, not shown)`;
+}
+
+/** A value as an error may repeat it: not when it holds what could be part of a key. */
+function shownValue(s: string): string {
+  return KEYISH.test(s) ? `(${s.length} characters, not shown)` : `"${s}"`;
 }
 
 type Section = 'none' | 'interface' | 'peer';
@@ -91,9 +103,13 @@ class Parser {
         continue;
       }
       const eq = line.indexOf('=');
-      if (eq < 0) this.fail(`expected "Key = Value", got "${line.slice(0, 40)}"`);
+      const firstWord = line.split(/[\s=:]/)[0]!;
+      if (eq < 0) this.fail(`expected "Key = Value", got a line starting ${shownName(firstWord)}`);
       const key = line.slice(0, eq).trim();
       const value = line.slice(eq + 1).trim();
+      if (!NAME.test(key)) {
+        this.fail(`expected "Key = Value", got a line starting ${shownName(firstWord)}`);
+      }
       this.keyValue(key, value);
     }
     return this.finish();
@@ -118,7 +134,13 @@ class Parser {
         hasKey: false,
       });
     } else {
-      this.fail(`unknown section ${line}`, 'section');
+      const name = /^\[[A-Za-z]{1,24}\]$/.test(line)
+        ? line
+        : `(${line.length} characters, not shown)`;
+      this.fail(
+        `unknown section ${name} (a section line holds only [Interface] or [Peer])`,
+        'section',
+      );
     }
   }
 
@@ -135,14 +157,13 @@ class Parser {
   }
 
   private key32(value: string, field: string): Uint8Array {
-    const k = keyFromBase64(value);
-    if (!k) this.fail(`${field} is not a valid key (base64 of 32 bytes)`, field);
-    return k;
+    if (!isBase64Key(value)) this.fail(`${field} is not a valid key (base64 of 32 bytes)`, field);
+    return keyFromBase64(value, field);
   }
 
   private uint(value: string, max: number, field: string, what: string): number {
     if (!/^[0-9]+$/.test(value) || Number(value) > max)
-      this.fail(`${field}: bad ${what} "${value}"`, field);
+      this.fail(`${field}: bad ${what} ${shownValue(value)}`, field);
     return Number(value);
   }
 
@@ -161,7 +182,7 @@ class Parser {
         return;
       case 'mtu':
         this.mtu = this.uint(value, 65535, key, 'MTU');
-        if (this.mtu < 68) this.fail(`${key}: MTU ${value} is below 68`, key);
+        if (this.mtu < 68) this.fail(`${key}: MTU ${this.mtu} is below 68`, key);
         return;
       case 'address':
         for (const item of splitList(value)) this.addresses.push(this.address(item, key));
@@ -175,13 +196,13 @@ class Parser {
     const slash = item.indexOf('/');
     const addrText = slash < 0 ? item : item.slice(0, slash);
     const bytes = parseAddress(addrText);
-    if (!bytes) this.fail(`${field}: bad address "${item}"`, field);
+    if (!bytes) this.fail(`${field}: bad address ${shownValue(item)}`, field);
     const max = bytes.length * 8;
     let cidr = max;
     if (slash >= 0) {
       const c = item.slice(slash + 1);
       if (!/^[0-9]{1,3}$/.test(c) || Number(c) > max)
-        this.fail(`${field}: bad prefix length in "${item}"`, field);
+        this.fail(`${field}: bad prefix length in ${shownValue(item)}`, field);
       cidr = Number(c);
     }
     return { address: bytes, cidr, text: item };
@@ -207,7 +228,7 @@ class Parser {
           try {
             cfg.allowedIps.push(parsePrefix(item));
           } catch {
-            this.fail(`${key}: bad CIDR "${item}"`, key);
+            this.fail(`${key}: bad CIDR ${shownValue(item)}`, key);
           }
         }
         return;
@@ -229,25 +250,25 @@ class Parser {
     if (value.startsWith('[')) {
       const close = value.indexOf(']');
       if (close < 0 || value[close + 1] !== ':')
-        this.fail(`${field}: bad endpoint "${value}"`, field);
+        this.fail(`${field}: bad endpoint ${shownValue(value)}`, field);
       host = value.slice(1, close);
       portText = value.slice(close + 2);
       const bytes = parseAddress(host);
       if (!bytes || bytes.length !== 16)
-        this.fail(`${field}: bad IPv6 address in "${value}"`, field);
+        this.fail(`${field}: bad IPv6 address in ${shownValue(value)}`, field);
     } else {
       const colon = value.lastIndexOf(':');
-      if (colon < 0) this.fail(`${field}: endpoint "${value}" needs host:port`, field);
+      if (colon < 0) this.fail(`${field}: endpoint ${shownValue(value)} needs host:port`, field);
       host = value.slice(0, colon);
       portText = value.slice(colon + 1);
       if (host.includes(':'))
-        this.fail(`${field}: IPv6 endpoint needs brackets: "${value}"`, field);
+        this.fail(`${field}: IPv6 endpoint needs brackets: ${shownValue(value)}`, field);
       if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9.])?$/.test(host)) {
-        this.fail(`${field}: bad host in "${value}"`, field);
+        this.fail(`${field}: bad host in ${shownValue(value)}`, field);
       }
     }
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      this.fail(`${field}: bad port in "${value}"`, field);
+      this.fail(`${field}: bad port in ${shownValue(value)}`, field);
     }
     return { host, port: Number(portText) };
   }

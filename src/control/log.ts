@@ -1,7 +1,7 @@
 /**
  * Leveled logs in wireguard-go's line format, `LEVEL: (ifname) YYYY/MM/DD HH:MM:SS message`,
- * one line per event. LOG_LEVEL is error (default), info (wireguard-go's verbose), debug, or
- * silent. Messages never carry key material: callers log short public-key labels only.
+ * one line per event. LOG_LEVEL is error (default), info, debug (also `verbose`, wireguard-go's
+ * most detailed level), or silent. Messages never carry key material: callers log short public-key labels only.
  */
 import type { Logger } from '../tunnel/device.js';
 
@@ -9,18 +9,29 @@ export type LogLevel = 'silent' | 'error' | 'info' | 'debug';
 
 const RANK: Record<LogLevel, number> = { silent: 0, error: 1, info: 2, debug: 3 };
 
-export function parseLogLevel(v: string | undefined): LogLevel {
-  switch ((v ?? '').toLowerCase()) {
+/**
+ * A LOG_LEVEL or --log-level name, or null when it names none. `verbose` is wireguard-go's most
+ * detailed level, so it means debug here, in the daemon and the agent alike.
+ */
+export function logLevelNamed(v: string): LogLevel | null {
+  switch (v.toLowerCase()) {
     case 'silent':
       return 'silent';
-    case 'verbose':
+    case 'error':
+      return 'error';
     case 'info':
       return 'info';
+    case 'verbose':
     case 'debug':
       return 'debug';
     default:
-      return 'error';
+      return null;
   }
+}
+
+/** The daemon's LOG_LEVEL: unset or unknown is error, as in wireguard-go. */
+export function parseLogLevel(v: string | undefined): LogLevel {
+  return logLevelNamed(v ?? '') ?? 'error';
 }
 
 function stamp(d: Date): string {

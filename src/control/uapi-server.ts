@@ -17,6 +17,7 @@ import {
   UAPI_SOCKET_DIR,
   UapiSetParser,
   serializeGet,
+  shownUapiKey,
   socketPath,
   type UapiDeviceInfo,
   type UapiSetOp,
@@ -194,9 +195,9 @@ class Connection {
         } else if (line === 'stats=1' && this.handler.stats) {
           this.state = 'stats';
         } else {
-          // wireguard-go logs and closes without a reply. Log only the key part: never a key value.
-          const shown = line.split('=')[0]!.slice(0, 32);
-          this.log('error', `UAPI: invalid operation "${shown}"; closing connection`);
+          // wireguard-go logs and closes without a reply. The line may be a pasted key (whose
+          // padding is its only "="): only an operation-like name is shown, else its length.
+          this.log('error', `UAPI: invalid operation ${shownUapiKey(line)}; closing connection`);
           this.destroySoon();
         }
         return;

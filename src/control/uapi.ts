@@ -233,19 +233,20 @@ export class UapiSetParser {
       }
       case 'listen_port': {
         const port = parseUint(value, 0xffff);
-        if (port === null) return `failed to parse listen_port: "${value}"`;
+        if (port === null) return `failed to parse listen_port: ${shownUapiValue(value)}`;
         return { key: 'listen_port', value: port };
       }
       case 'fwmark': {
         const mark = parseUint(value, 0xffffffff);
-        if (mark === null) return `invalid fwmark: "${value}"`;
+        if (mark === null) return `invalid fwmark: ${shownUapiValue(value)}`;
         return { key: 'fwmark', value: mark };
       }
       case 'replace_peers':
-        if (value !== 'true') return `failed to set replace_peers, invalid value: "${value}"`;
+        if (value !== 'true')
+          return `failed to set replace_peers, invalid value: ${shownUapiValue(value)}`;
         return { key: 'replace_peers' };
       default:
-        return `invalid UAPI device key: "${key}"`;
+        return `invalid UAPI device key: ${shownUapiKey(key)}`;
     }
   }
 
@@ -254,7 +255,8 @@ export class UapiSetParser {
       case 'update_only':
       case 'remove':
       case 'replace_allowed_ips':
-        if (value !== 'true') return `failed to set ${key}, invalid value: "${value}"`;
+        if (value !== 'true')
+          return `failed to set ${key}, invalid value: ${shownUapiValue(value)}`;
         return { key };
       case 'preshared_key': {
         const k = keyFromHex(value);
@@ -265,24 +267,25 @@ export class UapiSetParser {
         try {
           return { key: 'endpoint', value: parseEndpoint(value) };
         } catch {
-          return `failed to set endpoint "${value}"`;
+          return `failed to set endpoint ${shownUapiValue(value)}`;
         }
       case 'persistent_keepalive_interval': {
         const secs = parseUint(value, 0xffff);
-        if (secs === null) return `failed to set persistent keepalive interval: "${value}"`;
+        if (secs === null)
+          return `failed to set persistent keepalive interval: ${shownUapiValue(value)}`;
         return { key: 'persistent_keepalive_interval', value: secs };
       }
       case 'allowed_ip': {
         const p = parseAllowedIp(value);
-        if (!p) return `failed to set allowed ip: "${value}"`;
+        if (!p) return `failed to set allowed ip: ${shownUapiValue(value)}`;
         return { key: 'allowed_ip', value: p.prefix, remove: p.remove };
       }
       case 'protocol_version':
-        if (value !== '1') return `invalid protocol version: "${value}"`;
+        if (value !== '1') return `invalid protocol version: ${shownUapiValue(value)}`;
         return { key: 'protocol_version', value: 1 };
       default:
         // Device keys after the first public_key land here too, as in wireguard-go.
-        return `invalid UAPI peer key: "${key}"`;
+        return `invalid UAPI peer key: ${shownUapiKey(key)}`;
     }
   }
 }
@@ -373,6 +376,22 @@ function splitEpochMs(ms: number): { sec: number; nsec: number } {
   return { sec, nsec };
 }
 
+/**
+ * A UAPI key (or operation) as a log line or error may repeat it: a lowercase name like
+ * `listen_port`, quoted; anything else may be a pasted key, so only its length. Never a value.
+ */
+export function shownUapiKey(text: string): string {
+  const name = text.split('=')[0]!;
+  return /^[a-z_]{1,32}$/.test(name) ? `"${name}"` : `(${text.length} characters, not shown)`;
+}
+
+/** A value as an error may repeat it, quoted: not when it holds what could be part of a key. */
+function shownUapiValue(value: string): string {
+  return /[A-Za-z0-9+/]{20,}/.test(value)
+    ? `(${value.length} characters, not shown)`
+    : `"${value}"`;
+}
+
 function badGet(message: string, field: string): WgError {
   return new WgError('ERR_INVALID_VALUE', `invalid UAPI get reply: ${message}`, field);
 }
@@ -410,7 +429,7 @@ export function parseGet(text: string): UapiDeviceInfo {
     start = end + 1;
     if (line === '') break;
     const eq = line.indexOf('=');
-    if (eq < 0) throw badGet(`line without "=": ${line.slice(0, 40)}`, 'line');
+    if (eq < 0) throw badGet(`line without "=" (${line.length} characters)`, 'line');
     const key = line.slice(0, eq);
     const value = line.slice(eq + 1);
     if (key === 'errno') {

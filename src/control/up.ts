@@ -13,10 +13,11 @@ import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WgError } from '../errors.js';
 import { endpointFromBytes, parseAddress, type Endpoint } from '../tunnel/ip.js';
 import { parseConfigFile, toUapiOps, type QuickConfig } from './config-file.js';
+import { daemonCommand } from './daemon-command.js';
+import { tunnelMtu } from './mtu.js';
 import {
   addAddress,
   addRoute,
@@ -64,14 +65,6 @@ export function interfaceNameFor(arg: string): string {
   return name;
 }
 
-/** The daemon command: $WG_TS_DAEMON (split on spaces, e.g. "wireguard-go") or our launcher. */
-export function daemonCommand(): string[] {
-  const override = process.env['WG_TS_DAEMON']?.trim();
-  if (override) return override.split(/\s+/);
-  const launcher = fileURLToPath(new URL('../../../bin/wireguard-ts', import.meta.url));
-  return [process.execPath, launcher];
-}
-
 async function resolveEndpoints(cfg: QuickConfig): Promise<(Endpoint | null)[]> {
   return Promise.all(
     cfg.peers.map(async (p) => {
@@ -97,7 +90,7 @@ async function resolveEndpoints(cfg: QuickConfig): Promise<(Endpoint | null)[]> 
 
 /** Starts the daemon and waits for its (parent) process to exit: 0 means the link is ready. */
 function startDaemon(ifname: string): Promise<void> {
-  const [file, ...args] = daemonCommand();
+  const { file, args } = daemonCommand();
   return new Promise((resolve, reject) => {
     // stdout ignored: a daemon that kept it open would hold our caller's pipe.
     const child = spawn(file!, [...args, ifname], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -129,7 +122,8 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   }
 }
 
-/** wg-quick set_mtu_up: largest path MTU towards the endpoints (else the default route) − 80. */
+/** wg-quick set_mtu_up: the tunnel MTU (mtu.ts) of the largest path MTU towards the endpoints,
+ * else of the default route's. */
 async function autoMtu(endpoints: (Endpoint | null)[]): Promise<number> {
   let mtu = 0;
   for (const ep of endpoints) {
@@ -139,7 +133,7 @@ async function autoMtu(endpoints: (Endpoint | null)[]): Promise<number> {
   }
   if (mtu === 0) mtu = (await defaultRouteMtu()) ?? 0;
   if (mtu <= 0) mtu = 1500;
-  return mtu - 80;
+  return tunnelMtu(mtu);
 }
 
 /** wg-quick add_default: policy routing so the tunnel's own UDP still uses the main table. */

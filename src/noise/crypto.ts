@@ -217,5 +217,6 @@ export function dh(priv: Bytes | KeyObject, pub: Bytes): Bytes | null {
     return null;
   }
   const out = new Uint8Array(shared);
+  shared.fill(0); // Node's own copy of the shared secret
   return isZero(out) ? null : out;
 }

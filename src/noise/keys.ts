@@ -7,9 +7,18 @@ import { WgError } from '../errors.js';
 import { KEY_SIZE } from '../constants.js';
 import { clamp, publicKeyOf } from './crypto.js';
 
+/** 44 characters of base64 for 32 bytes; the last character must leave no stray bits. */
 const BASE64_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
-/** Parses a base64 key; throws WgError naming `field` when it is not exactly 32 bytes. */
+/** Whether `text` is exactly a base64 WireGuard key as `wg` prints it (no spaces around). */
+export function isBase64Key(text: string): boolean {
+  return BASE64_KEY.test(text);
+}
+
+/**
+ * Parses a base64 key (surrounding whitespace ignored); throws WgError naming `field` when it is
+ * not exactly 32 bytes. The message never repeats the text: it may be a private key.
+ */
 export function keyFromBase64(text: string, field = 'key'): Uint8Array {
   const t = text.trim();
   if (!BASE64_KEY.test(t)) {

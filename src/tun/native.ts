@@ -130,6 +130,15 @@ export interface NativeAddon {
   /** status < 0: error or hangup, and the watcher has stopped; else events (1 = readable). */
   pollStart(fd: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  // Test hooks: what the addon's per-thread state holds (docs/security.md).
+  /** The tag of an empty message under the key this thread's EVP context holds (null: none). */
+  aeadKeyProbe(): Uint8Array | null;
+  /** BLAKE2s of no data under the key this thread's MAC context holds (null: none). */
+  macKeyProbe(): Uint8Array | null;
+  /** Non-zero bytes left in this thread's TCP coalescing buffer. */
+  coalesceProbe(): number;
+  /** An external that is not a poll handle. */
+  foreignExternal(): unknown;
 }
 
 /** Errno values the wrappers compare against (Linux). */

@@ -31,8 +31,6 @@ class BatchOutput implements DeviceOutput {
   private endpoints: Endpoint[] = [];
   private datagrams: Uint8Array[][] = [];
   private packets: Uint8Array[] = [];
-  sendFailures = 0;
-  tunWriteFailures = 0;
 
   constructor(
     private readonly driver: Driver,

@@ -167,9 +167,11 @@ export abstract class HandshakeLayer extends DeviceBase {
     const peer = this.getPeer(r.value.remoteStatic)!;
     const ts = r.value.payload;
     if (peer.latestTimestamp && compareTai64n(ts, peer.latestTimestamp) <= 0) {
+      r.value.ck.fill(0);
       return this.drop('replayed_timestamp', peer, out);
     }
     if (now - peer.lastInitiationConsumed < 1000 / INITIATIONS_PER_SECOND) {
+      r.value.ck.fill(0);
       return this.drop('initiation_flood', peer, out);
     }
     peer.latestTimestamp = ts;

@@ -122,8 +122,8 @@ test(
     const link = (await lab.exec(n.ns, 'ip', ['-j', 'link', 'show', n.ifname])).stdout;
     assert.equal(
       (JSON.parse(link) as Array<{ mtu: number }>)[0]!.mtu,
-      1440,
-      'uplink 1500 - 60 (all IPv4)',
+      1420,
+      'uplink 1500 - 80 (auto MTU, src/control/mtu.ts)',
     );
     const dump = (await lab.exec(n.ns, 'wg', ['show', n.ifname, 'fwmark'])).stdout.trim();
     assert.equal(dump, '0x80000');

@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WgError } from '../../src/errors.js';
-import { keyFromBase64, parseConfigFile, toUapiOps } from '../../src/control/config-file.js';
+import { parseConfigFile, toUapiOps } from '../../src/control/config-file.js';
+import { isBase64Key, keyFromBase64 } from '../../src/noise/keys.js';
 import { parseSet, serializeSet } from '../../src/control/uapi.js';
 import { formatPrefix, parseEndpoint } from '../../src/tunnel/ip.js';
 
@@ -170,8 +171,10 @@ describe('parseConfigFile', () => {
 
   it('decodes only canonical 32-byte base64 keys', () => {
     assert.deepEqual(keyFromBase64(PUB1), new Uint8Array(32).fill(1));
-    assert.equal(keyFromBase64(PUB1.slice(0, -1)), null);
-    assert.equal(keyFromBase64(`${PUB1} `), null);
+    assert.equal(isBase64Key(PUB1), true);
+    assert.equal(isBase64Key(PUB1.slice(0, -1)), false);
+    assert.equal(isBase64Key(`${PUB1} `), false);
+    assert.throws(() => keyFromBase64(PUB1.slice(0, -1)), { code: 'ERR_INVALID_KEY' });
   });
 });
 

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { formatEndpoint, parseEndpoint } from '../../src/tunnel/ip.js';
 import type { UapiDeviceInfo, UapiSetOp } from '../../src/control/uapi.js';
 import { Agent } from '../../src/control/k8s/agent.js';
-import { daemonCommand, type WgBackend } from '../../src/control/k8s/backend.js';
+import { type WgBackend } from '../../src/control/k8s/backend.js';
+import { daemonCommand } from '../../src/control/daemon-command.js';
 import type {
   KubeApi,
   KubeNode,
@@ -17,7 +18,8 @@ import type {
   WatchOptions,
 } from '../../src/control/k8s/kube-types.js';
 import { ANNOTATION_PUBLIC_KEY } from '../../src/control/k8s/mesh-plan.js';
-import { generatePrivateKey, publicKeyOf, type NodeKey } from '../../src/control/k8s/node-key.js';
+import { type NodeKey } from '../../src/control/k8s/node-key.js';
+import { generatePrivateKey, publicKey as publicKeyOf } from '../../src/noise/keys.js';
 import { parseAgentOptions } from '../../src/control/k8s/options.js';
 import type { Routing } from '../../src/control/k8s/routing.js';
 import { waitFor } from '../../src/lab/wait.js';
@@ -257,5 +259,10 @@ test('the default daemon command is this package launcher', () => {
   assert.deepEqual(daemonCommand({ WG_TS_DAEMON: 'wireguard-go' }), {
     file: 'wireguard-go',
     args: [],
+  });
+  // Split on whitespace, for `up` and the agent alike (the agent once ran the whole string).
+  assert.deepEqual(daemonCommand({ WG_TS_DAEMON: ' /usr/bin/wireguard-go  --foreground ' }), {
+    file: '/usr/bin/wireguard-go',
+    args: ['--foreground'],
   });
 });

@@ -142,3 +142,71 @@ test('wouldAllow answers what allow would, without spending a token', () => {
   assert.equal(rl.wouldAllow(addr('192.0.2.3'), 0), false, 'full table, new source');
   assert.equal(new RateLimiter(0, true).wouldAllow(a, 0), true, 'fails open when asked to');
 });
+
+test('more than 65,536 IPv6 /64s: the 65,537th is denied, hosts inside a known /64 are not new', () => {
+  const rl = new RateLimiter();
+  const a = new Uint8Array(16);
+  a[0] = 0x20;
+  a[1] = 0x01;
+  for (let i = 0; i < RATE_LIMITER_MAX_ENTRIES; i++) {
+    a[4] = i >> 8;
+    a[5] = i & 0xff;
+    a[15] = i & 0xff; // the host part varies too: it must not matter
+    assert.equal(rl.allow(a, 0), true);
+  }
+  assert.equal(rl.size, RATE_LIMITER_MAX_ENTRIES);
+  a[3] = 1; // the 65,537th /64
+  assert.equal(rl.allow(a, 0), false);
+  a[3] = 0;
+  a[4] = 0;
+  a[5] = 7;
+  a[8] = 0xff; // another host in a known /64: its bucket, not a new entry
+  assert.equal(rl.allow(a, 0), true);
+  assert.equal(rl.size, RATE_LIMITER_MAX_ENTRIES);
+});
+
+test('a sustained flood of new sources, gc every 100 ms: bounded table, known peers keep their rate', () => {
+  // 200,000 new sources a second for 5 virtual seconds, IPv4 and IPv6 /64s alternating; a peer
+  // known before the flood sends 10 handshakes a second (under the 20/s budget) throughout.
+  for (const allowWhenFull of [false, true]) {
+    const rl = new RateLimiter(RATE_LIMITER_MAX_ENTRIES, allowWhenFull);
+    const peer = addr('192.0.2.10');
+    assert.equal(rl.allow(peer, 0), true);
+    const v4 = new Uint8Array(4);
+    const v6 = new Uint8Array(16);
+    v6[0] = 0xfd;
+    let n = 0;
+    let peerOk = 0;
+    let peerSent = 0;
+    let maxSize = 0;
+    for (let ms = 1; ms <= 5_000; ms++) {
+      for (let k = 0; k < 200; k++, n++) {
+        if (n & 1) {
+          v4[0] = 10 + ((n >>> 24) & 0x3f);
+          v4[1] = n >>> 16;
+          v4[2] = n >>> 8;
+          v4[3] = n;
+          rl.allow(v4, ms);
+        } else {
+          v6[4] = n >>> 24;
+          v6[5] = n >>> 16;
+          v6[6] = n >>> 8;
+          v6[7] = n;
+          rl.allow(v6, ms);
+        }
+      }
+      if (ms % 100 === 0) {
+        peerSent++;
+        if (rl.allow(peer, ms)) peerOk++;
+        rl.gc(ms);
+      }
+      maxSize = Math.max(maxSize, rl.size);
+    }
+    assert.equal(n, 1_000_000);
+    assert.ok(maxSize <= RATE_LIMITER_MAX_ENTRIES, `size ${maxSize}`);
+    assert.equal(maxSize, RATE_LIMITER_MAX_ENTRIES, 'the flood does fill the table');
+    assert.equal(peerOk, peerSent, `peer allowed ${peerOk}/${peerSent}`);
+    rl.gc(6_001);
+    assert.equal(rl.size, 0, 'everything idle is collected after the flood');
+  }
+});

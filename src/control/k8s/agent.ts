@@ -322,9 +322,7 @@ export class Agent {
 
   private async mtuFor(plan: MeshPlan): Promise<number> {
     if (this.d.opts.mtu !== 'auto') return this.d.opts.mtu;
-    const allV4 =
-      plan.selfIps.every((p) => p.family === 4) && plan.peers.every((p) => p.endpoint.family === 4);
-    return autoMtu(plan.selfIps, allV4);
+    return autoMtu(plan.selfIps);
   }
 
   /** Uninstall: routes and rules, our annotations, and the device (which ends its daemon). */

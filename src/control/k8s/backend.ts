@@ -6,10 +6,9 @@
  * to a running one, which is what makes agent restarts hitless.
  */
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WgError } from '../../errors.js';
 import { formatEndpoint, formatPrefix, parseEndpoint, parsePrefix } from '../../tunnel/ip.js';
+import { daemonCommand } from '../daemon-command.js';
 import { run } from '../exec.js';
 import { isUapiLive, uapiGet, uapiSet, uapiStats } from '../uapi-client.js';
 import type { UapiDeviceInfo, UapiPeerInfo, UapiSetOp } from '../uapi.js';
@@ -41,16 +40,6 @@ export class UapiBackend implements WgBackend {
   stats(): Promise<Map<string, number>> {
     return uapiStats(this.ifname, this.dir ? { dir: this.dir } : {});
   }
-}
-
-/** The daemon command: `$WG_TS_DAEMON` (e.g. wireguard-go) or this package's own launcher. */
-export function daemonCommand(env: NodeJS.ProcessEnv = process.env): {
-  file: string;
-  args: string[];
-} {
-  if (env.WG_TS_DAEMON) return { file: env.WG_TS_DAEMON, args: [] };
-  const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-  return { file: process.execPath, args: [join(repo, 'bin', 'wireguard-ts')] };
 }
 
 /**

@@ -17,7 +17,8 @@ import {
 } from './backend.js';
 import { HttpKubeApi, loadKubeConfig } from './kube-client.js';
 import { AgentMetrics } from './metrics.js';
-import { generatePrivateKey, loadOrCreateNodeKey, publicKeyOf } from './node-key.js';
+import { generatePrivateKey, publicKey as publicKeyOf } from '../../noise/keys.js';
+import { loadOrCreateNodeKey } from './node-key.js';
 import { AGENT_USAGE, parseAgentOptions, type AgentOptions } from './options.js';
 import { Routing } from './routing.js';
 

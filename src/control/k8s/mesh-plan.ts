@@ -17,6 +17,7 @@ import {
   type IpFamily,
   type IpPrefix,
 } from '../../tunnel/ip.js';
+import { isBase64Key, keyFromBase64 } from '../../noise/keys.js';
 import { endpointFromBytes } from '../../tunnel/ip.js';
 import type { KubeNode, KubePod } from './kube-types.js';
 import { PodIndex } from './pod-index.js';
@@ -95,9 +96,7 @@ export interface PlanOptions {
 
 /** A WireGuard public key as published: base64 of exactly 32 bytes, not all zero. */
 export function isValidPublicKey(s: string): boolean {
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) return false;
-  const b = Buffer.from(s, 'base64');
-  return b.length === 32 && b.some((x) => x !== 0);
+  return isBase64Key(s) && keyFromBase64(s).some((x) => x !== 0);
 }
 
 export function podCidrsOf(node: KubeNode): IpPrefix[] {

@@ -33,7 +33,6 @@ export class AgentMetrics {
   readonly reconciles: Counter<'result'>;
   readonly errors: Counter<'stage'>;
   readonly watchEvents: Counter;
-  readonly relists: Counter;
   private server: http.Server | null = null;
 
   constructor(private readonly src: MetricsSource) {
@@ -156,11 +155,6 @@ export class AgentMetrics {
     this.watchEvents = new Counter({
       name: 'wireguard_ts_agent_watch_events_total',
       help: 'Node watch events',
-      registers: [r],
-    });
-    this.relists = new Counter({
-      name: 'wireguard_ts_agent_node_lists_total',
-      help: 'Full Node lists (start, 410, silence)',
       registers: [r],
     });
   }

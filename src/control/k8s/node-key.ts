@@ -4,7 +4,6 @@
  * to learn a new key (the bootstrap problem of seed 002). The file holds the key in `wg genkey`
  * form, so `wg pubkey < file` works on it.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
   mkdirSync,
@@ -18,6 +17,12 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { WgError } from '../../errors.js';
+import {
+  generatePrivateKey,
+  isBase64Key,
+  keyFromBase64,
+  publicKey as publicKeyOf,
+} from '../../noise/keys.js';
 
 export interface NodeKey {
   readonly privateKey: Uint8Array;
@@ -28,28 +33,11 @@ export interface NodeKey {
   readonly generated: boolean;
 }
 
-// PKCS#8 DER prefix of an X25519 private key; the raw 32 bytes follow it.
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  const der = Buffer.concat([PKCS8_X25519_PREFIX, Buffer.from(privateKey)]);
-  const pub = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
-  const jwk = pub.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
-}
-
-export function generatePrivateKey(): Uint8Array {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
-}
-
 function parseKeyFile(text: string, file: string): Uint8Array {
-  const b = Buffer.from(text.trim(), 'base64');
-  if (b.length !== 32 || !/^[A-Za-z0-9+/]{43}=$/.test(text.trim())) {
+  if (!isBase64Key(text.trim())) {
     throw new WgError('ERR_INVALID_KEY', `${file}: not a base64 WireGuard private key`, 'key-file');
   }
-  return new Uint8Array(b);
+  return keyFromBase64(text, 'key-file');
 }
 
 /** Loads the key at `file`, or generates and saves one when the file does not exist. */

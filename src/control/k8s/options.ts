@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { WgError } from '../../errors.js';
 import type { RouteSource } from './mesh-plan.js';
+import { logLevelNamed } from '../log.js';
 
 export type Backend = 'auto' | 'userspace' | 'kernel';
 
@@ -156,7 +157,7 @@ export function parseAgentOptions(
       'backend',
     );
   }
-  const logLevel = values['log-level'] === 'verbose' ? 'debug' : values['log-level'];
+  const logLevel = logLevelNamed(values['log-level'] ?? '') ?? values['log-level'];
   if (logLevel !== 'error' && logLevel !== 'info' && logLevel !== 'debug') {
     throw new WgError('ERR_INVALID_VALUE', `--log-level: "${logLevel}"`, 'log-level');
   }

@@ -7,6 +7,7 @@
  * API server and etcd ports toward control-plane nodes are exempted with higher-priority rules
  * pointing at `main`, as nodeCryptor does. Reconciled by diffing against the kernel's state.
  */
+import { tunnelMtu } from '../mtu.js';
 import { writeFile } from 'node:fs/promises';
 import {
   formatAddress,
@@ -297,12 +298,11 @@ async function sysctl(path: string, value: string): Promise<void> {
 }
 
 /**
- * The MTU `auto` picks: the uplink's MTU (the link carrying our InternalIP, else the default
- * route's) minus 80, or minus 60 when every address involved is IPv4.
+ * The MTU `auto` picks: the tunnel MTU (../mtu.ts) of the uplink, the link carrying our
+ * InternalIP, else the default route's.
  */
-export async function autoMtu(selfIps: readonly IpPrefix[], allIpv4: boolean): Promise<number> {
-  const uplink = await uplinkMtu(selfIps);
-  return uplink - (allIpv4 ? 60 : 80);
+export async function autoMtu(selfIps: readonly IpPrefix[]): Promise<number> {
+  return tunnelMtu(await uplinkMtu(selfIps));
 }
 
 async function uplinkMtu(selfIps: readonly IpPrefix[]): Promise<number> {

@@ -7,6 +7,11 @@ napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info);
 napi_value wgts_aead_seal(napi_env env, napi_callback_info info);
 napi_value wgts_aead_open(napi_env env, napi_callback_info info);
 napi_value wgts_aead_engine(napi_env env, napi_callback_info info);
+napi_value wgts_aead_key_probe(napi_env env, napi_callback_info info);
+napi_value wgts_mac_key_probe(napi_env env, napi_callback_info info);
+/* Test hooks (tun.c, poll.c). */
+napi_value wgts_coalesce_probe(napi_env env, napi_callback_info info);
+napi_value wgts_foreign_external(napi_env env, napi_callback_info info);
 
 #define EXPORT(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
 
@@ -26,6 +31,8 @@ NAPI_MODULE_INIT() {
       EXPORT("aeadSealBatch", wgts_aead_seal_batch), EXPORT("aeadOpenBatch", wgts_aead_open_batch),
       EXPORT("aeadSeal", wgts_aead_seal),   EXPORT("aeadOpen", wgts_aead_open),
       EXPORT("aeadEngine", wgts_aead_engine),
+      EXPORT("aeadKeyProbe", wgts_aead_key_probe), EXPORT("macKeyProbe", wgts_mac_key_probe),
+      EXPORT("coalesceProbe", wgts_coalesce_probe), EXPORT("foreignExternal", wgts_foreign_external),
       EXPORT("tunReadVnet", wgts_tun_read_vnet), EXPORT("gsoSplit", wgts_gso_split_js), EXPORT("tcpCoalesce", wgts_tcp_coalesce_js),
       EXPORT("udpCoalesce", wgts_udp_coalesce_js),
   };

@@ -17,8 +17,10 @@
 #include <dlfcn.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "offload.h"
 #include "wgts.h"
 
 #define KEY_SIZE 32
@@ -51,6 +53,18 @@ static EVP_CIPHER_CTX *ctx_get(napi_env env) {
   }
   tls_ctx = ctx;
   return ctx;
+}
+
+static const uint8_t ZERO_KEY[KEY_SIZE];
+static const uint8_t ZERO_NONCE[NONCE_SIZE];
+
+/*
+ * Loads the all-zero key into the thread's context once a call is done with it, so the context
+ * (which lives as long as the thread) never keeps a session key past the call that used it.
+ * One key setup per call, not per packet.
+ */
+static void ctx_forget(EVP_CIPHER_CTX *ctx) {
+  if (ctx) EVP_CipherInit_ex(ctx, NULL, NULL, ZERO_KEY, ZERO_NONCE, 1);
 }
 
 /*
@@ -239,6 +253,7 @@ static EVP_CIPHER_CTX *engine(napi_env env, int *failed) {
     const char *evp = getenv("WG_TS_AEAD_EVP");
     int forced = evp && evp[0] && strcmp(evp, "0") != 0;
     prim_state = !forced && prim.ok && prim_agrees(ctx) ? 1 : -1;
+    ctx_forget(ctx);
     if (prim_state > 0) return NULL;
   }
   return ctx;
@@ -262,25 +277,34 @@ static int is_nullish(napi_env env, napi_value v) {
 
 static int counter_ok(double c) { return c >= 0 && c < COUNTER_LIMIT && c == (double)(uint64_t)c; }
 
-/* What a batch call reads: the packets' places, their counters and which key each one uses. */
+/* Packets a batch checks into a stack copy; larger batches copy to the heap. */
+#define BATCH_STACK 256
+
+/* What a batch call reads: the keys, the slab and each packet's checked copy (aead-slab.c). */
 struct batch {
   uint8_t *keys;
   size_t nkeys;
   uint8_t *slab;
   size_t slab_len;
-  int32_t *offsets;
-  int32_t *lengths;
-  double *counters;
-  int32_t *key_idx; /* NULL: every packet uses key 0 */
   int32_t count;
+  wgts_aead_pkt *pkts; /* stack or heap */
+  wgts_aead_pkt stack[BATCH_STACK];
 };
+
+static void batch_free(struct batch *b) {
+  if (b->pkts != b->stack) free(b->pkts);
+  b->pkts = NULL;
+}
 
 /*
  * Reads (keys, slab, offsets, lengths, counters, count) from argv[0..6) and keyIdx from
  * argv[key_arg], and checks every packet before any byte is touched, so a bad argument throws
- * without leaving half a batch transformed. A sealed packet also needs room for its tag.
+ * without leaving half a batch transformed. A sealed packet also needs room for its tag. The
+ * batch then runs from the copy the check made: the arrays are JavaScript's (possibly shared),
+ * and a value changed after the check must not be what the batch uses. batch_free after a 0.
  */
 static int batch_args(napi_env env, napi_value *argv, int key_arg, int sealing, struct batch *b) {
+  b->pkts = NULL;
   if (wgts_arg_bytes(env, argv[0], &b->keys, &b->nkeys)) return -1;
   if (b->nkeys < KEY_SIZE || b->nkeys % KEY_SIZE != 0) {
     wgts_throw_range(env, "keys must be a non-empty multiple of 32 bytes");
@@ -296,39 +320,36 @@ static int batch_args(napi_env env, napi_value *argv, int key_arg, int sealing, 
     return -1;
   }
   size_t n = (size_t)b->count;
-  if (wgts_arg_i32(env, argv[2], &b->offsets, n) || wgts_arg_i32(env, argv[3], &b->lengths, n) ||
-      wgts_arg_f64(env, argv[4], &b->counters, n)) {
+  int32_t *offsets, *lengths, *key_idx = NULL;
+  double *counters;
+  if (wgts_arg_i32(env, argv[2], &offsets, n) || wgts_arg_i32(env, argv[3], &lengths, n) ||
+      wgts_arg_f64(env, argv[4], &counters, n)) {
     return -1;
   }
-  b->key_idx = NULL;
-  if (!is_nullish(env, argv[key_arg]) && wgts_arg_i32(env, argv[key_arg], &b->key_idx, n)) {
+  if (!is_nullish(env, argv[key_arg]) && wgts_arg_i32(env, argv[key_arg], &key_idx, n)) {
     return -1;
   }
-  if (!b->key_idx && b->nkeys != 1) {
+  if (!key_idx && b->nkeys != 1) {
     wgts_throw_range(env, "several keys need keyIdx");
     return -1;
   }
-  for (size_t i = 0; i < n; i++) {
-    int64_t off = b->offsets[i], len = b->lengths[i];
-    int64_t end = off + len + (sealing ? TAG_SIZE : 0);
-    if (off < 0 || len < 0 || (uint64_t)end > b->slab_len) {
-      wgts_throw_range(env, "packet outside the slab");
-      return -1;
-    }
-    if (!counter_ok(b->counters[i])) {
-      wgts_throw_range(env, "counter must be an integer in [0, 2^53)");
-      return -1;
-    }
-    if (b->key_idx && (b->key_idx[i] < 0 || (size_t)b->key_idx[i] >= b->nkeys)) {
-      wgts_throw_range(env, "keyIdx out of range");
-      return -1;
-    }
+  b->pkts = n <= BATCH_STACK ? b->stack : malloc(n * sizeof *b->pkts);
+  if (!b->pkts) {
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "batch too large");
+    return -1;
+  }
+  const char *bad = wgts_aead_check(offsets, lengths, counters, key_idx, n, b->nkeys,
+                                    b->slab_len, sealing, b->pkts);
+  if (bad) {
+    batch_free(b);
+    wgts_throw_range(env, bad);
+    return -1;
   }
   return 0;
 }
 
 static const uint8_t *batch_key(const struct batch *b, size_t i) {
-  return b->keys + (b->key_idx ? (size_t)b->key_idx[i] * KEY_SIZE : 0);
+  return b->keys + (size_t)b->pkts[i].key * KEY_SIZE;
 }
 
 /*
@@ -344,20 +365,27 @@ napi_value wgts_aead_seal_batch(napi_env env, napi_callback_info info) {
   if (batch_args(env, argv, 6, 1, &b)) return NULL;
   int failed;
   EVP_CIPHER_CTX *ctx = engine(env, &failed);
-  if (failed) return NULL;
+  if (failed) {
+    batch_free(&b);
+    return NULL;
+  }
   uint8_t nonce[NONCE_SIZE];
   const uint8_t *last = NULL;
   for (int32_t i = 0; i < b.count; i++) {
-    uint8_t *p = b.slab + b.offsets[i];
-    int len = b.lengths[i];
-    nonce_of((uint64_t)b.counters[i], nonce);
+    uint8_t *p = b.slab + b.pkts[i].off;
+    int len = b.pkts[i].len;
+    nonce_of(b.pkts[i].counter, nonce);
     const uint8_t *k = batch_key(&b, i);
     if (!seal_one(ctx, k, k != last, nonce, NULL, 0, p, p, len, p + len)) {
+      ctx_forget(ctx);
+      batch_free(&b);
       napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
       return NULL;
     }
     last = k;
   }
+  ctx_forget(ctx);
+  batch_free(&b);
   return NULL;
 }
 
@@ -373,27 +401,38 @@ napi_value wgts_aead_open_batch(napi_env env, napi_callback_info info) {
   struct batch b;
   uint8_t *ok;
   size_t ok_len;
+  if (arg_bytes_min(env, argv[6], &ok, &ok_len, 0, "ok too short")) return NULL;
   if (batch_args(env, argv, 7, 0, &b)) return NULL;
-  if (arg_bytes_min(env, argv[6], &ok, &ok_len, (size_t)b.count, "ok too short")) return NULL;
   int failed;
-  EVP_CIPHER_CTX *ctx = engine(env, &failed);
-  if (failed) return NULL;
+  EVP_CIPHER_CTX *ctx = NULL;
+  if (ok_len < (size_t)b.count) {
+    wgts_throw_range(env, "ok too short");
+    failed = 1;
+  } else {
+    ctx = engine(env, &failed);
+  }
+  if (failed) {
+    batch_free(&b);
+    return NULL;
+  }
   uint8_t nonce[NONCE_SIZE];
   int64_t verified = 0;
   const uint8_t *last = NULL;
   for (int32_t i = 0; i < b.count; i++) {
-    uint8_t *p = b.slab + b.offsets[i];
-    int len = b.lengths[i] - TAG_SIZE;
+    uint8_t *p = b.slab + b.pkts[i].off;
+    int len = b.pkts[i].len - TAG_SIZE;
     if (len < 0) {
       ok[i] = 0;
       continue;
     }
-    nonce_of((uint64_t)b.counters[i], nonce);
+    nonce_of(b.pkts[i].counter, nonce);
     const uint8_t *k = batch_key(&b, i);
     ok[i] = (uint8_t)open_one(ctx, k, k != last, nonce, NULL, 0, p, p, len, p + len);
     last = k;
     verified += ok[i];
   }
+  ctx_forget(ctx);
+  batch_free(&b);
   return wgts_int(env, verified);
 }
 
@@ -430,10 +469,12 @@ struct one {
 };
 
 static int one_args(napi_env env, napi_value *argv, struct one *o) {
-  if (arg_bytes_min(env, argv[0], &o->key, &o->key_len, KEY_SIZE, "key must be 32 bytes") ||
-      arg_nonce(env, argv[1], o->nonce)) {
+  if (wgts_arg_bytes(env, argv[0], &o->key, &o->key_len)) return -1;
+  if (o->key_len != KEY_SIZE) {
+    wgts_throw_range(env, "key must be 32 bytes");
     return -1;
   }
+  if (arg_nonce(env, argv[1], o->nonce)) return -1;
   o->ad = NULL;
   o->ad_len = 0;
   if (!is_nullish(env, argv[2]) && wgts_arg_bytes(env, argv[2], &o->ad, &o->ad_len)) return -1;
@@ -475,7 +516,9 @@ napi_value wgts_aead_seal(napi_env env, napi_callback_info info) {
   if (failed) return NULL;
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
-  if (!seal_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len)) {
+  int sealed = seal_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, out + len);
+  ctx_forget(ctx);
+  if (!sealed) {
     napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 seal failed");
     return NULL;
   }
@@ -501,6 +544,7 @@ napi_value wgts_aead_open(napi_env env, napi_callback_info info) {
   uint8_t *out = o.dst + o.dst_off;
   const uint8_t *in = place(o.src, out, len);
   int ok = open_one(ctx, o.key, 1, o.nonce, o.ad, (int)o.ad_len, in, out, (int)len, tag);
+  ctx_forget(ctx);
   return wgts_int(env, ok ? (int64_t)len : -1);
 }
 
@@ -512,5 +556,30 @@ napi_value wgts_aead_engine(napi_env env, napi_callback_info info) {
   if (failed) return NULL;
   napi_value out;
   napi_create_string_utf8(env, ctx ? "evp" : "primitives", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/*
+ * aeadKeyProbe() -> the tag of an empty message sealed by this thread's EVP context with the key
+ * it holds now (nonce 0), or null before the context exists. For tests: after any call it must be
+ * the all-zero key's tag, i.e. no session key is left in the context.
+ */
+napi_value wgts_aead_key_probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  if (!tls_ctx) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  uint8_t tag[TAG_SIZE];
+  int outl = 0;
+  if (EVP_CipherInit_ex(tls_ctx, NULL, NULL, NULL, ZERO_NONCE, 1) != 1 ||
+      EVP_EncryptFinal_ex(tls_ctx, tag, &outl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(tls_ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag) != 1) {
+    napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "chacha20-poly1305 probe failed");
+    return NULL;
+  }
+  void *data;
+  WGTS_CHECK(env, napi_create_buffer_copy(env, TAG_SIZE, tag, &data, &out));
   return out;
 }

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "wgts.h"
+#include "offload.h"
 
 /* Not in older uapi headers (virtio 1.x / Linux 6.2). */
 #define VNET_F_NEEDS_CSUM 1
@@ -212,6 +212,7 @@ static size_t build_segment(const wgts_vnet *v, const uint8_t *in, size_t len, i
 
 int wgts_gso_split(const wgts_vnet *v, const uint8_t *in, size_t len, int first, uint8_t *out,
                    size_t stride, int max, int32_t *lengths) {
+  if (first < 0 || max <= 0 || first >= v->segments) return 0;
   int count = v->segments - first;
   if (count > max) count = max;
   if (count <= 0) return 0;
@@ -221,47 +222,6 @@ int wgts_gso_split(const wgts_vnet *v, const uint8_t *in, size_t len, int first,
     lengths[k] = (int32_t)build_segment(v, in, len, first + k, out + (size_t)k * stride);
   }
   return count;
-}
-
-/*
- * gsoSplit(frame, slab, slotSize, maxCount, lengths, first = 0, hdrSize = 10) -> count, or -1
- * when the frame is malformed. `frame` is what a read returned: the virtio_net_hdr, then the
- * packet (a NEEDS_CSUM packet is completed in place). Segments first.. land at k * slotSize.
- */
-napi_value wgts_gso_split_js(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  if (!wgts_args(env, info, 7, argv)) return NULL;
-  uint8_t *frame, *slab;
-  size_t frame_len, slab_len;
-  int32_t slot, max, first = 0, hs = 10;
-  int32_t *lengths;
-  napi_valuetype t;
-  if (wgts_arg_bytes(env, argv[0], &frame, &frame_len) ||
-      wgts_arg_bytes(env, argv[1], &slab, &slab_len) || wgts_arg_int(env, argv[2], &slot) ||
-      wgts_arg_int(env, argv[3], &max)) {
-    return NULL;
-  }
-  napi_typeof(env, argv[5], &t);
-  if (t != napi_undefined && wgts_arg_int(env, argv[5], &first)) return NULL;
-  napi_typeof(env, argv[6], &t);
-  if (t != napi_undefined && wgts_arg_int(env, argv[6], &hs)) return NULL;
-  if (slot <= 0 || max < 0 || first < 0 || hs < 10 || (size_t)slot * (size_t)max > slab_len) {
-    return wgts_throw_range(env, "bad slotSize/maxCount/first/hdrSize");
-  }
-  if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
-  if (frame_len < (size_t)hs) return wgts_int(env, -1);
-  wgts_vnet v;
-  uint8_t *pkt = frame + hs;
-  size_t len = frame_len - (size_t)hs;
-  if (wgts_vnet_parse(&v, frame, pkt, len, (size_t)slot) < 0) return wgts_int(env, -1);
-  if (v.gso == 0) {
-    if (max < 1 || first > 0) return wgts_int(env, 0);
-    if (len > (size_t)slot) return wgts_int(env, -1);
-    memcpy(slab, pkt, len);
-    lengths[0] = (int32_t)len;
-    return wgts_int(env, 1);
-  }
-  return wgts_int(env, wgts_gso_split(&v, pkt, len, first, slab, (size_t)slot, max, lengths));
 }
 
 /*
@@ -500,50 +460,4 @@ int wgts_udp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t
   vnet[1] = VNET_GSO_UDP_L4;
   *out_len = total;
   return n;
-}
-
-typedef int (*coalesce_fn)(const uint8_t *, const int32_t *, const int32_t *, int, int,
-                           uint8_t *, size_t, uint8_t *, size_t *);
-
-/*
- * tcpCoalesce / udpCoalesce(slab, offsets, lengths, first, count, out, vnet, outLen) -> packets
- * merged (tests). When more than 1, `out` holds the super-packet (outLen[0] bytes) and `vnet`
- * its 10-byte virtio_net_hdr, as tunWrite with coalesce would write them.
- */
-static napi_value coalesce_js(napi_env env, napi_callback_info info, coalesce_fn fn) {
-  napi_value argv[8];
-  if (!wgts_args(env, info, 8, argv)) return NULL;
-  uint8_t *slab, *out, *vnet;
-  size_t slab_len, out_len_cap, vnet_len;
-  int32_t first, count, *offsets, *lengths, *out_len;
-  if (wgts_arg_bytes(env, argv[0], &slab, &slab_len) || wgts_arg_int(env, argv[3], &first) ||
-      wgts_arg_int(env, argv[4], &count) || wgts_arg_bytes(env, argv[5], &out, &out_len_cap) ||
-      wgts_arg_bytes(env, argv[6], &vnet, &vnet_len)) {
-    return NULL;
-  }
-  if (count < 0 || first < 0 || first >= count || vnet_len < 10) {
-    return wgts_throw_range(env, "bad first/count or vnet buffer");
-  }
-  if (wgts_arg_i32(env, argv[1], &offsets, (size_t)count) ||
-      wgts_arg_i32(env, argv[2], &lengths, (size_t)count) ||
-      wgts_arg_i32(env, argv[7], &out_len, 1)) {
-    return NULL;
-  }
-  for (int32_t i = 0; i < count; i++) {
-    if (offsets[i] < 0 || lengths[i] < 0 || (size_t)offsets[i] + (size_t)lengths[i] > slab_len) {
-      return wgts_throw_range(env, "packet outside the slab");
-    }
-  }
-  size_t len = 0;
-  int n = fn(slab, offsets, lengths, first, count, out, out_len_cap, vnet, &len);
-  out_len[0] = (int32_t)len;
-  return wgts_int(env, n);
-}
-
-napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info) {
-  return coalesce_js(env, info, wgts_tcp_coalesce);
-}
-
-napi_value wgts_udp_coalesce_js(napi_env env, napi_callback_info info) {
-  return coalesce_js(env, info, wgts_udp_coalesce);
 }

@@ -17,6 +17,7 @@
 #define BLAKE2S_MAX_OUT 32
 
 static __thread EVP_MAC_CTX *tls_mac;
+static const uint8_t ZERO_KEY[BLAKE2S_MAX_KEY];
 
 static void mac_free(void *arg) {
   EVP_MAC_CTX_free(arg);
@@ -60,11 +61,41 @@ napi_value wgts_blake2s_mac(napi_env env, napi_callback_info info) {
   size_t size = out_len, written = 0;
   OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
                           OSSL_PARAM_construct_end()};
-  if (EVP_MAC_init(ctx, key, key_len, params) != 1 ||
-      (data_len > 0 && EVP_MAC_update(ctx, data, data_len) != 1) ||
-      EVP_MAC_final(ctx, out, &written, out_len) != 1 || written != out_len) {
+  int ok = EVP_MAC_init(ctx, key, key_len, params) == 1 &&
+           (data_len == 0 || EVP_MAC_update(ctx, data, data_len) == 1) &&
+           EVP_MAC_final(ctx, out, &written, out_len) == 1 && written == out_len;
+  /* The context keeps its key for the next init without one: replace it by zeros so a cookie
+   * secret or MAC key does not outlive the call (the context lives as long as the thread). */
+  EVP_MAC_init(ctx, ZERO_KEY, sizeof ZERO_KEY, NULL);
+  if (!ok) {
     napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "BLAKE2SMAC failed");
     return NULL;
   }
   return NULL;
+}
+
+/*
+ * macKeyProbe() -> 32 bytes of BLAKE2s over no data keyed with whatever key this thread's MAC
+ * context holds now, or null before the context exists. For tests: it must be the all-zero
+ * key's output after any call.
+ */
+napi_value wgts_mac_key_probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  if (!tls_mac) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  uint8_t tag[BLAKE2S_MAX_OUT];
+  size_t size = sizeof tag, written = 0;
+  OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                          OSSL_PARAM_construct_end()};
+  if (EVP_MAC_init(tls_mac, NULL, 0, params) != 1 ||
+      EVP_MAC_final(tls_mac, tag, &written, sizeof tag) != 1) {
+    napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "BLAKE2SMAC probe failed");
+    return NULL;
+  }
+  void *data;
+  WGTS_CHECK(env, napi_create_buffer_copy(env, written, tag, &data, &out));
+  return out;
 }

@@ -6,6 +6,7 @@
  * The handle given to JavaScript is an external over a token that points at the poll; pollStop
  * clears the token, so a second pollStop (or one after the poll's memory is gone) is harmless.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -16,6 +17,10 @@ typedef struct wgts_poll wgts_poll;
 typedef struct {
   wgts_poll *poll;
 } wgts_token;
+
+/* Marks the externals pollStart hands out, so pollStop refuses any other napi_external (whose
+ * pointer it would otherwise dereference as a token). */
+static const napi_type_tag POLL_TAG = {0x8c1f4e02a7d3b915ULL, 0x5e62d0c9f1a84b37ULL};
 
 struct wgts_poll {
   uv_poll_t handle;
@@ -125,6 +130,17 @@ napi_value wgts_poll_start(napi_env env, napi_callback_info info) {
     wgts_throw_last(env);
     return NULL;
   }
+  if (napi_type_tag_object(env, external, &POLL_TAG) != napi_ok) {
+    /* The external's finalizer owns the token now; the poll is stopped here. */
+    token->poll = NULL;
+    napi_remove_env_cleanup_hook(env, on_env_cleanup, p);
+    p->stopped = 1;
+    uv_poll_stop(&p->handle);
+    uv_close((uv_handle_t *)&p->handle, on_closed);
+    release_js(p);
+    wgts_throw_last(env);
+    return NULL;
+  }
   return external;
 }
 
@@ -134,8 +150,10 @@ napi_value wgts_poll_stop(napi_env env, napi_callback_info info) {
   if (!wgts_args(env, info, 1, argv)) return NULL;
   wgts_token *token = NULL;
   napi_valuetype t;
-  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) {
-    return wgts_throw_type(env, "expected a poll handle");
+  bool tagged = false;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external ||
+      napi_check_object_type_tag(env, argv[0], &POLL_TAG, &tagged) != napi_ok || !tagged) {
+    return wgts_throw_type(env, "expected a poll handle (from pollStart)");
   }
   napi_get_value_external(env, argv[0], (void **)&token);
   wgts_poll *p = token->poll;
@@ -147,4 +165,13 @@ napi_value wgts_poll_stop(napi_env env, napi_callback_info info) {
   uv_close((uv_handle_t *)&p->handle, on_closed);
   if (!p->in_callback) release_js(p);
   return NULL;
+}
+
+/* foreignExternal() -> an external that is not a poll handle: tests check pollStop refuses it. */
+napi_value wgts_foreign_external(napi_env env, napi_callback_info info) {
+  (void)info;
+  static int dummy;
+  napi_value out;
+  WGTS_CHECK(env, napi_create_external(env, &dummy, NULL, NULL, &out));
+  return out;
 }

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "offload.h"
 #include "wgts.h"
 
 /* Not in older uapi headers (Linux 6.2). */
@@ -193,20 +194,27 @@ napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
   if (hs < VNET_HDR_LEN || hs > 64 || scratch_len < (size_t)hs + (size_t)slot) {
     return wgts_throw_range(env, "bad vnet header size or scratch too small");
   }
+  /* The state is JavaScript's to write: a parked frame must lie inside scratch and its next
+   * segment be a real index, or the split below would read past scratch or compute a huge
+   * offset from a negative one. */
+  int32_t pending = st[RV_PENDING_LEN], next = st[RV_PENDING_NEXT];
+  if (pending < 0 || (size_t)pending > scratch_len - (size_t)hs || (pending > 0 && next < 0)) {
+    return wgts_throw_range(env, "bad pending length or next segment in state");
+  }
   if (wgts_arg_i32(env, argv[4], &lengths, (size_t)max)) return NULL;
   size_t room = (size_t)(slot - offset);
   int32_t n = 0;
   wgts_vnet v;
-  if (st[RV_PENDING_LEN] > 0 && max > 0) {
-    size_t len = (size_t)st[RV_PENDING_LEN];
+  if (pending > 0 && max > 0) {
+    size_t len = (size_t)pending;
     if (wgts_vnet_parse(&v, scratch, scratch + hs, len, room) <= 0 || v.gso == 0) {
-      st[RV_PENDING_LEN] = 0; /* cannot happen: it parsed when parked */
+      st[RV_PENDING_LEN] = 0; /* only if JavaScript changed scratch: it parsed when parked */
     } else {
-      n = wgts_gso_split(&v, scratch + hs, len, st[RV_PENDING_NEXT], slab + offset, (size_t)slot,
-                         max, lengths);
-      st[RV_PENDING_NEXT] += n;
-      if (st[RV_PENDING_NEXT] >= v.segments) st[RV_PENDING_LEN] = 0;
-      if (st[RV_PENDING_LEN] > 0) return wgts_int(env, n);
+      n = wgts_gso_split(&v, scratch + hs, len, next, slab + offset, (size_t)slot, max, lengths);
+      next += n;
+      st[RV_PENDING_NEXT] = next;
+      if (next >= v.segments) st[RV_PENDING_LEN] = 0;
+      if (next < v.segments) return wgts_int(env, n);
     }
   }
   uint8_t hdr[64];
@@ -220,6 +228,7 @@ napi_value wgts_tun_read_vnet(napi_env env, napi_callback_info info) {
       if (n == 0) return wgts_int(env, -errno);
       break; /* the error repeats on the next call, after these packets are handled */
     }
+    if (r == 0) break; /* end of file: not a TUN device, and reading again would spin */
     st[RV_FRAMES]++;
     size_t len = (size_t)r > (size_t)hs ? (size_t)r - (size_t)hs : 0;
     if (len == 0 || wgts_vnet_parse(&v, hdr, pkt, len, room) <= 0) {
@@ -307,9 +316,13 @@ napi_value wgts_tun_write(napi_env env, napi_callback_info info) {
         do {
           r = writev(fd, gv, 2);
         } while (r < 0 && errno == EINTR);
+        int err = r < 0 ? errno : 0;
+        /* The merged plaintext must not outlive the write (the buffer lives as long as the
+         * thread). */
+        explicit_bzero(coalesce_buf, len);
         if (r >= 0) {
           written += n;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        } else if (err == EAGAIN || err == EWOULDBLOCK) {
           break;
         }
         i += n - 1;
@@ -394,4 +407,15 @@ napi_value wgts_close_fd(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (wgts_arg_int(env, argv[0], &fd)) return NULL;
   return wgts_int(env, close(fd) < 0 ? -errno : 0);
+}
+
+/*
+ * coalesceProbe() -> how many bytes of this thread's coalescing buffer are not zero. For tests:
+ * tunWrite wipes what it merged there once the write is done, so this is 0 after any call.
+ */
+napi_value wgts_coalesce_probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int64_t dirty = 0;
+  for (size_t i = 0; i < sizeof coalesce_buf; i++) dirty += coalesce_buf[i] != 0;
+  return wgts_int(env, dirty);
 }

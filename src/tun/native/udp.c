@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "offload.h"
 #include "wgts.h"
 
 /* wireguard-go asks for 7 MiB socket buffers; without CAP_NET_ADMIN the sysctl maximum applies. */
@@ -332,20 +333,13 @@ napi_value wgts_udp_recv(napi_env env, napi_callback_info info) {
   for (int i = 0; i < r; i++) {
     lengths[i] = (int32_t)msgs[i].msg_len;
     addr_to_raw(&from[i], addrs + (size_t)i * WGTS_ADDR_SIZE);
-    if (!gro && !locals) continue;
-    if (gro) gro[i] = 0;
-    uint8_t *local = locals ? locals + (size_t)i * WGTS_LOCAL_SIZE : NULL;
-    if (local) memset(local, 0, WGTS_LOCAL_SIZE);
+    if (gro) gro[i] = wgts_gro_size(&msgs[i].msg_hdr);
+    if (!locals) continue;
+    uint8_t *local = locals + (size_t)i * WGTS_LOCAL_SIZE;
+    memset(local, 0, WGTS_LOCAL_SIZE);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL;
          c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-      if (gro && c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-        int size;
-        memcpy(&size, CMSG_DATA(c), sizeof size);
-        gro[i] = size;
-      } else if (local) {
-        pktinfo_to_local(c, local);
-      }
+      pktinfo_to_local(c, local);
     }
   }
   return wgts_int(env, r);

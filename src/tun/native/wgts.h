@@ -77,29 +77,10 @@ napi_value wgts_route_mtus(napi_env env, napi_callback_info info);
 napi_value wgts_poll_start(napi_env env, napi_callback_info info);
 napi_value wgts_poll_stop(napi_env env, napi_callback_info info);
 
-/* TUN offload frames (gso.c): a parsed virtio_net_hdr and the super-packet split. */
-typedef struct {
-  int gso;           /* 0 = a plain packet, else the VIRTIO_NET_HDR_GSO_* type (ECN bit off) */
-  int segments;      /* packets the frame becomes */
-  int is_v6;
-  int csum_completed; /* a plain packet whose partial checksum was completed in place */
-  uint8_t proto;
-  uint16_t ip_len, csum_start, hdr_len, gso_size;
-} wgts_vnet;
-/* Parses hdr (and completes a partial checksum of a plain packet); segments, or -1 if malformed. */
-int wgts_vnet_parse(wgts_vnet *v, const uint8_t *hdr, uint8_t *pkt, size_t len, size_t max_seg);
-/* Writes segments first.. (at most max) at out + k * stride; out may be in (first == 0). */
-int wgts_gso_split(const wgts_vnet *v, const uint8_t *in, size_t len, int first, uint8_t *out,
-                   size_t stride, int max, int32_t *lengths);
+/* The N-API glue of gso.c (gso-js.c). */
 napi_value wgts_gso_split_js(napi_env env, napi_callback_info info);
 napi_value wgts_tcp_coalesce_js(napi_env env, napi_callback_info info);
-int wgts_tcp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
-                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
-                      size_t *out_len);
 napi_value wgts_udp_coalesce_js(napi_env env, napi_callback_info info);
-int wgts_udp_coalesce(const uint8_t *slab, const int32_t *offsets, const int32_t *lengths,
-                      int first, int count, uint8_t *out, size_t cap, uint8_t vnet[10],
-                      size_t *out_len);
 /* tunWrite's coalesce bits: which protocols' runs become super-packets. */
 #define WGTS_COALESCE_TCP 1
 #define WGTS_COALESCE_UDP 2
