@@ -51,9 +51,9 @@ version="$(node -p "require('$root/package.json').version")"
 node_version="${WG_TS_IMAGE_NODE:-20.20.2}"
 suite=bookworm
 # iproute2: links, addresses, routes, rules (src/control); wireguard-tools: `wg` for the kernel
-# backend and the probe in the daemon container; ca-certificates: TLS to the API server.
-# No nftables: src/control never runs nft.
-packages=(iproute2 wireguard-tools ca-certificates)
+# backend and the probe in the daemon container; ca-certificates: TLS to the API server;
+# libstdc++6: node's one library beyond libc. No nftables: src/control never runs nft.
+packages=(iproute2 wireguard-tools ca-certificates libstdc++6)
 cache="${WG_TS_IMAGE_CACHE:-/var/cache/wireguard-ts-image}/$arch"
 [ -n "$tag" ] || tag="localhost/wireguard-ts:$version$([ "$arch" = amd64 ] || echo "-$arch")"
 
@@ -161,50 +161,50 @@ build_image() {
     say "installing the build tools (npm ci --ignore-scripts)"
     (cd "$root" && npm ci --silent --ignore-scripts --no-audit --no-fund)
   fi
-  cat >"$work/tsconfig.json" <<EOF
-  {
-    "extends": "$root/tsconfig.json",
-    "compilerOptions": {
-      "outDir": "$app/dist", "declaration": false, "sourceMap": false,
-      "typeRoots": ["$root/node_modules/@types"]
-    },
-    "include": ["$root/src"]
-}
-EOF
-"$root/node_modules/.bin/tsc" -p "$work/tsconfig.json"
-# The lab (namespaces, traffic generators) serves the tests and the benchmark only.
-rm -rf "$app/dist/src/lab"
-if grep -rlE "from '(\.\./)+lab/|from '\./lab/" "$app/dist/src" >/dev/null; then
-  say "the runtime imports src/lab: $(grep -rlE "from '(\.\./)+lab/|from '\./lab/" "$app/dist/src")"
-  exit 1
-fi
-
-gyp_js="$(npm prefix -g)/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
-[ -r "$gyp_js" ] || gyp_js="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
-mkdir -p "$work/addon/src/tun"
-cp "$root/binding.gyp" "$work/addon/"
-cp -r "$root/src/tun/native" "$work/addon/src/tun/"
-say "compiling the addon against node $node_version's headers ($arch)"
-(
-  cd "$work/addon"
-  if [ -n "$cross_cc" ]; then
-    export CC="$cross_cc" CXX="${cross_cc%gcc}g++" LINK="${cross_cc%gcc}g++" AR="${cross_cc%gcc}ar"
+  # Only src/ (the tests and the benchmark stay out), no declarations or maps.
+  node -e 'const [root, out] = process.argv.slice(1);
+    console.log(JSON.stringify({ extends: `${root}/tsconfig.json`, include: [`${root}/src`],
+      compilerOptions: { outDir: out, declaration: false, sourceMap: false,
+        typeRoots: [`${root}/node_modules/@types`] } }));' "$root" "$app/dist" >"$work/tsconfig.json"
+  "$root/node_modules/.bin/tsc" -p "$work/tsconfig.json"
+  # The lab (namespaces, traffic generators) serves the tests and the benchmark only.
+  rm -rf "$app/dist/src/lab"
+  if grep -rlE "from '(\.\./)+lab/|from '\./lab/" "$app/dist/src" >/dev/null; then
+    say "the runtime imports src/lab: $(grep -rlE "from '(\.\./)+lab/|from '\./lab/" "$app/dist/src")"
+    exit 1
   fi
-  node "$gyp_js" rebuild --silent --nodedir="$node_pkg" --arch="$node_arch" >/dev/null
-)
-mkdir -p "$app/build/Release"
-cp "$work/addon/build/Release/wgts_native.node" "$app/build/Release/"
-# The addon loads in the image's own node (under qemu for arm64) before it goes in.
-"$node_pkg/bin/node" -e "require(process.argv[1])" "$app/build/Release/wgts_native.node"
 
-# 4. The image: layers from the least to the most often changed (see image.Containerfile).
-say "building $tag (buildah)"
-buildah build --quiet --layers --platform "linux/$arch" --isolation chroot \
-  --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$node_version" \
-  --label "io.wireguard-ts.inputs=$inputs" \
-  -f "$root/scripts/image.Containerfile" -t "$tag" "$ctx" >/dev/null
-size="$(buildah images --format '{{.Size}}' "$tag" | head -1)"
-say "built $tag: $size"
+  gyp_js="$(npm prefix -g)/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
+  [ -r "$gyp_js" ] || gyp_js="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  mkdir -p "$work/addon/src/tun"
+  cp "$root/binding.gyp" "$work/addon/"
+  cp -r "$root/src/tun/native" "$work/addon/src/tun/"
+  say "compiling the addon against node $node_version's headers ($arch)"
+  (
+    cd "$work/addon"
+    if [ -n "$cross_cc" ]; then
+      export CC="$cross_cc" CXX="${cross_cc%gcc}g++" LINK="${cross_cc%gcc}g++" AR="${cross_cc%gcc}ar"
+    fi
+    node "$gyp_js" rebuild --silent --nodedir="$node_pkg" --arch="$node_arch" >/dev/null
+  )
+  mkdir -p "$app/build/Release"
+  cp "$work/addon/build/Release/wgts_native.node" "$app/build/Release/"
+  # The addon loads in the image's own node (under qemu for arm64) before it goes in.
+  "$node_pkg/bin/node" -e "require(process.argv[1])" "$app/build/Release/wgts_native.node"
+
+  # 4. The image: layers from the least to the most often changed (see image.Containerfile).
+  say "building $tag (buildah)"
+  buildah build --quiet --layers --platform "linux/$arch" --isolation chroot \
+    --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$node_version" \
+    --label "io.wireguard-ts.inputs=$inputs" \
+    -f "$root/scripts/image.Containerfile" -t "$tag" "$ctx" >/dev/null
+  # The image's own node runs the CLI (under qemu-user for arm64) before the image is reported.
+  ctr="$(buildah from --quiet "$tag")"
+  ran="$(buildah run --isolation chroot "$ctr" -- wireguard-ts --version 2>&1 | head -1)" || true
+  buildah rm "$ctr" >/dev/null
+  [ "$ran" = "wireguard-ts v$version" ] || { say "the image does not run: $ran"; exit 1; }
+  size="$(buildah images --format '{{.Size}}' "$tag" | head -1)"
+  say "built $tag: $size"
 }
 [ "$build" = 0 ] || build_image
 if [ -n "$archive" ]; then

@@ -6,7 +6,8 @@
  * where the host's `wg` looks.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabProcess, Netns } from '../../src/lab/lab.js';
@@ -17,6 +18,44 @@ export const VERSION = (
 ).version;
 export const TAG = `localhost/wireguard-ts:${VERSION}`;
 const SCRIPT = join(ROOT, 'scripts/image.sh');
+/** The Node.js version scripts/image.sh puts in the image. */
+export const NODE_VERSION = /WG_TS_IMAGE_NODE:-([\d.]+)/.exec(readFileSync(SCRIPT, 'utf8'))![1]!;
+const CACHE = process.env['WG_TS_IMAGE_CACHE'] ?? '/var/cache/wireguard-ts-image';
+
+/**
+ * The npm registry's node-linux-<arch> binary, fetched once into the build's cache (the layout
+ * scripts/image.sh uses), so repeated runs download nothing.
+ */
+export function registryNode(arch: 'arm64' | 'x64'): string {
+  const dir = join(CACHE, arch === 'x64' ? 'amd64' : arch, `node-linux-${arch}-${NODE_VERSION}`);
+  const bin = join(dir, 'bin/node');
+  if (existsSync(bin)) return bin;
+  const tmp = mkdtempSync(join(tmpdir(), 'wgts-node-'));
+  try {
+    const pack = spawnSync('npm', ['pack', '--silent', `node-linux-${arch}@${NODE_VERSION}`], {
+      cwd: tmp,
+      encoding: 'utf8',
+    });
+    if (pack.status !== 0) throw new Error(`npm pack node-linux-${arch}: ${pack.stderr}`);
+    mkdirSync(`${dir}.tmp`, { recursive: true });
+    const tgz = join(tmp, `node-linux-${arch}-${NODE_VERSION}.tgz`);
+    const x = spawnSync('tar', [
+      '-xzf',
+      tgz,
+      '-C',
+      `${dir}.tmp`,
+      '--strip-components=1',
+      'package/bin/node',
+      'package/include',
+      'package/LICENSE',
+    ]);
+    if (x.status !== 0) throw new Error(`tar: ${x.stderr.toString()}`);
+    renameSync(`${dir}.tmp`, dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return bin;
+}
 
 /** buildah's default capabilities; dropped so the container keeps NET_ADMIN alone. */
 const DEFAULT_CAPS = [

