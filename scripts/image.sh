@@ -198,6 +198,7 @@ build_image() {
 
   # 4. The image: layers from the least to the most often changed (see image.Containerfile).
   say "building $tag (buildah)"
+  old_id="$(buildah images --quiet --no-trunc "$tag" 2>/dev/null | head -1 || true)"
   buildah build --quiet --layers --platform "linux/$arch" --isolation chroot \
     --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$node_version" \
     --label "io.wireguard-ts.inputs=$inputs" \
@@ -209,6 +210,10 @@ build_image() {
   [ "$ran" = "wireguard-ts v$version" ] || { say "the image does not run: $ran"; exit 1; }
   size="$(buildah images --format '{{.Size}}' "$tag" | head -1)"
   say "built $tag: $size"
+  # The image this one replaces, unless something else still uses it.
+  if [ -n "$old_id" ] && [ "$old_id" != "$(buildah images --quiet --no-trunc "$tag" | head -1)" ]; then
+    buildah rmi "$old_id" >/dev/null 2>&1 || true
+  fi
 }
 [ "$build" = 0 ] || build_image
 if [ -n "$archive" ]; then

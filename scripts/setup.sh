@@ -6,8 +6,9 @@ need=(iperf3 wireguard-tools wireguard-go iproute2 tcpdump ncat nftables iptable
 # skips without it, so a machine whose package sources lack kubectl still passes.
 optional=(kubectl)
 # The container image (scripts/image.sh, test/integration/image.test.ts): buildah and mmdebstrap
-# build it, binutils strips node; qemu-user-static runs the arm64 node (--arch arm64).
-need+=(buildah mmdebstrap binutils qemu-user-static)
+# build it, binutils strips node; qemu-user-static and the arm64 libc/libstdc++ run the arm64 node
+# (--arch arm64 also needs gcc-aarch64-linux-gnu, which CI does not install).
+need+=(buildah mmdebstrap binutils qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 missing_optional=()
