@@ -17,6 +17,7 @@ export const VERSION = (
   JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
 ).version;
 export const TAG = `localhost/wireguard-ts:${VERSION}`;
+export const ARM64_TAG = `${TAG}-arm64`;
 const SCRIPT = join(ROOT, 'scripts/image.sh');
 /** The Node.js version scripts/image.sh puts in the image. */
 export const NODE_VERSION = /WG_TS_IMAGE_NODE:-([\d.]+)/.exec(readFileSync(SCRIPT, 'utf8'))![1]!;
@@ -95,9 +96,9 @@ export function buildah(args: readonly string[], input?: string): string {
 }
 
 /** A working container from the image, removed when the lab is disposed. */
-export function container(lab: Lab, suffix: string): string {
+export function container(lab: Lab, suffix: string, tag = TAG): string {
   const name = `${lab.base}-${suffix}`;
-  buildah(['from', '--quiet', '--name', name, TAG]);
+  buildah(['from', '--quiet', '--name', name, tag]);
   lab.defer(`container ${name}`, () => {
     spawnSync('buildah', ['rm', name]);
   });

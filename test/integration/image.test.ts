@@ -26,6 +26,7 @@ import {
 } from '../../src/lab/index.js';
 import { SimCluster, simSkipReason } from './k8s/sim-cluster.js';
 import {
+  ARM64_TAG,
   TAG,
   VERSION,
   buildImage,
@@ -37,6 +38,82 @@ import {
   runArgs,
   spawnInImage,
 } from './image-run.js';
+
+/** The image's daemon (its own node and addon) in one namespace, wireguard-go in another. */
+function daemonAgainstGo(tag: string, stem: string): void {
+  const lab = new Lab('wgim');
+  let nsA: Netns;
+  let nsB: Netns;
+  let ifA = '';
+  let ifB = '';
+  before(async () => {
+    nsA = await lab.netns(`${stem}a`);
+    nsB = await lab.netns(`${stem}b`);
+    const veth = await lab.veth(nsA, nsB, {
+      names: [lab.name(`${stem}va`), lab.name(`${stem}vb`)],
+    });
+    await lab.addr(nsA, veth.a, '192.168.242.1/24');
+    await lab.addr(nsB, veth.b, '192.168.242.2/24');
+    ifA = lab.name(`${stem}wa`);
+    const ctr = container(lab, `${stem}d`, tag);
+    const daemon = spawnInImage(lab, nsA, ctr, ['wireguard-ts', '-f', ifA], ifA, {
+      env: { LOG_LEVEL: 'error' },
+    });
+    await waitFor(
+      async () => {
+        if (daemon.exitStatus()) throw new Error(`daemon exited: ${daemon.output()}`);
+        return socketLive(ifA);
+      },
+      30_000,
+      `${ifA} UAPI socket from the image`,
+      50,
+    );
+    ifB = (await startDaemon(lab, nsB, 'go', lab.name(`${stem}wb`))).ifname;
+    const [kA, kB] = [await genkey(lab), await genkey(lab)];
+    const ends = [
+      { ns: nsA, ifname: ifA, key: kA, port: 51820, n: 1, peer: 1 },
+      { ns: nsB, ifname: ifB, key: kB, port: 51821, n: 2, peer: 0 },
+    ];
+    for (const e of ends) {
+      const p = ends[e.peer]!;
+      const keyFile = `${lab.tmpdir()}/key`;
+      writeFileSync(keyFile, `${e.key}\n`, { mode: 0o600 });
+      await wg(lab, e.ns, [
+        ...['set', e.ifname, 'private-key', keyFile, 'listen-port', `${e.port}`],
+        ...['peer', await pubkey(lab, p.key), 'allowed-ips', `10.242.0.${p.n}/32`],
+        ...['endpoint', `192.168.242.${p.n}:${p.port}`],
+      ]);
+      await lab.addr(e.ns, e.ifname, `10.242.0.${e.n}/24`);
+      await lab.exec(e.ns, 'ip', ['link', 'set', e.ifname, 'up']);
+    }
+  });
+  after(() => lab.dispose());
+
+  it('handshakes, and 20 MiB cross intact both ways', async () => {
+    await waitPing(lab, nsA, '10.242.0.2', 15_000);
+    for (const [from, to, addr] of [
+      [nsA, nsB, '10.242.0.2'],
+      [nsB, nsA, '10.242.0.1'],
+    ] as const) {
+      const r = await tcpTransfer(lab, from, to, addr, {
+        bytes: 20 * 1024 * 1024,
+        timeoutMs: 120_000,
+      });
+      assert.equal(r.receivedBytes, r.bytes);
+      assert.equal(r.receivedSha256, r.sentSha256);
+    }
+  });
+
+  it("the host's wg reads the container's UAPI socket", async () => {
+    // Root namespace: wg finds the userspace device by its socket in /var/run/wireguard.
+    const dump = (await wg(lab, null, ['show', ifA, 'dump'])).trim().split('\n');
+    assert.equal(dump.length, 2, dump.join('\n'));
+    const peer = dump[1]!.split('\t');
+    assert.ok(Number(peer[4]) > 0, 'latest handshake set');
+    assert.ok(Number(peer[5]) > 20 * 1024 * 1024, 'rx bytes counted');
+    assert.ok(Number(peer[6]) > 20 * 1024 * 1024, 'tx bytes counted');
+  });
+}
 
 const SCAN = [
   'const fs = require("fs");',
@@ -100,78 +177,7 @@ describe('container image', { skip }, () => {
     });
   });
 
-  describe('daemon from the image against wireguard-go', () => {
-    const lab = new Lab('wgim');
-    let nsA: Netns;
-    let nsB: Netns;
-    let ifA = '';
-    let ifB = '';
-    before(async () => {
-      nsA = await lab.netns('a');
-      nsB = await lab.netns('b');
-      const veth = await lab.veth(nsA, nsB, { names: [lab.name('va'), lab.name('vb')] });
-      await lab.addr(nsA, veth.a, '192.168.242.1/24');
-      await lab.addr(nsB, veth.b, '192.168.242.2/24');
-      ifA = lab.name('wa');
-      const ctr = container(lab, 'd');
-      const daemon = spawnInImage(lab, nsA, ctr, ['wireguard-ts', '-f', ifA], ifA, {
-        env: { LOG_LEVEL: 'error' },
-      });
-      await waitFor(
-        async () => {
-          if (daemon.exitStatus()) throw new Error(`daemon exited: ${daemon.output()}`);
-          return socketLive(ifA);
-        },
-        30_000,
-        `${ifA} UAPI socket from the image`,
-        50,
-      );
-      ifB = (await startDaemon(lab, nsB, 'go', lab.name('wb'))).ifname;
-      const [kA, kB] = [await genkey(lab), await genkey(lab)];
-      const ends = [
-        { ns: nsA, ifname: ifA, key: kA, port: 51820, n: 1, peer: 1 },
-        { ns: nsB, ifname: ifB, key: kB, port: 51821, n: 2, peer: 0 },
-      ];
-      for (const e of ends) {
-        const p = ends[e.peer]!;
-        const keyFile = `${lab.tmpdir()}/key`;
-        writeFileSync(keyFile, `${e.key}\n`, { mode: 0o600 });
-        await wg(lab, e.ns, [
-          ...['set', e.ifname, 'private-key', keyFile, 'listen-port', `${e.port}`],
-          ...['peer', await pubkey(lab, p.key), 'allowed-ips', `10.242.0.${p.n}/32`],
-          ...['endpoint', `192.168.242.${p.n}:${p.port}`],
-        ]);
-        await lab.addr(e.ns, e.ifname, `10.242.0.${e.n}/24`);
-        await lab.exec(e.ns, 'ip', ['link', 'set', e.ifname, 'up']);
-      }
-    });
-    after(() => lab.dispose());
-
-    it('handshakes, and 20 MiB cross intact both ways', async () => {
-      await waitPing(lab, nsA, '10.242.0.2', 15_000);
-      for (const [from, to, addr] of [
-        [nsA, nsB, '10.242.0.2'],
-        [nsB, nsA, '10.242.0.1'],
-      ] as const) {
-        const r = await tcpTransfer(lab, from, to, addr, {
-          bytes: 20 * 1024 * 1024,
-          timeoutMs: 120_000,
-        });
-        assert.equal(r.receivedBytes, r.bytes);
-        assert.equal(r.receivedSha256, r.sentSha256);
-      }
-    });
-
-    it("the host's wg reads the container's UAPI socket", async () => {
-      // Root namespace: wg finds the userspace device by its socket in /var/run/wireguard.
-      const dump = (await wg(lab, null, ['show', ifA, 'dump'])).trim().split('\n');
-      assert.equal(dump.length, 2, dump.join('\n'));
-      const peer = dump[1]!.split('\t');
-      assert.ok(Number(peer[4]) > 0, 'latest handshake set');
-      assert.ok(Number(peer[5]) > 20 * 1024 * 1024, 'rx bytes counted');
-      assert.ok(Number(peer[6]) > 20 * 1024 * 1024, 'tx bytes counted');
-    });
-  });
+  describe('daemon from the image against wireguard-go', () => daemonAgainstGo(TAG, 'x'));
 
   describe(
     'the DaemonSet containers against the test API server',
@@ -235,6 +241,13 @@ describe('container image', { skip }, () => {
   );
 
   describe('arm64', () => {
+    const built = spawnSync('buildah', ['inspect', '--type', 'image', ARM64_TAG]).status === 0;
+    describe(
+      'daemon from the arm64 image (under qemu-user) against wireguard-go',
+      { skip: built ? false : `no ${ARM64_TAG} here (npm run image -- --arch arm64 builds it)` },
+      () => daemonAgainstGo(ARM64_TAG, 'r'),
+    );
+
     // The arm64 libc and libstdc++ that node links against, from Debian's cross packages.
     const sysroot = '/usr/aarch64-linux-gnu';
     const why =
