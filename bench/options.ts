@@ -21,7 +21,7 @@ export interface BenchOptions {
   /**
    * Milliseconds between RTT probes. Idle gaps decide the result: after more than a few ms idle,
    * the daemons' runtimes have fallen out of the caches and every hop pays a cold wake-up
-   * (README, Performance).
+   * (docs/performance.md, RTT).
    */
   readonly pingIntervalMs: number;
   /** Skip the tcpdump proof that the marker never crosses the wire in plaintext. */

@@ -19,14 +19,41 @@ import { VERSION } from './version.js';
 const USAGE = `Usage: wireguard-ts [-f/--foreground] INTERFACE-NAME
        wireguard-ts up CONFIG-FILE | down INTERFACE-NAME|CONFIG-FILE
        wireguard-ts genkey | pubkey | genpsk
-       wireguard-ts k8s [options]      (Kubernetes node agent; --help for options)
-       wireguard-ts bench [options]    (throughput benchmark; --help for options)
+       wireguard-ts k8s [options]      (Kubernetes node agent)
+       wireguard-ts bench [options]    (throughput benchmark)
        wireguard-ts --version
+  -f, --foreground   stay in the foreground (also WG_PROCESS_FOREGROUND=1)
+  --version          print the version
+Every command takes --help.
 `;
+
+/** Help of the commands that have no options of their own; k8s and bench answer theirs. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  up: `Usage: wireguard-ts up CONFIG-FILE
+  Starts a daemon for the wg-quick file's interface and applies keys, peers, addresses, MTU and
+  routes. CONFIG-FILE is a path, or a name looked up as /etc/wireguard/NAME.conf.
+`,
+  down: `Usage: wireguard-ts down INTERFACE-NAME|CONFIG-FILE
+  Removes the routes and rules \`up\` added and the interface (which ends its daemon).
+`,
+  genkey: `Usage: wireguard-ts genkey
+  Prints a new private key (base64), as wg genkey.
+`,
+  pubkey: `Usage: wireguard-ts pubkey < PRIVATE-KEY
+  Prints the public key of the private key read from standard input, as wg pubkey.
+`,
+  genpsk: `Usage: wireguard-ts genpsk
+  Prints a new preshared key (base64), as wg genpsk.
+`,
+};
 
 function usage(): number {
   process.stderr.write(USAGE);
   return 2;
+}
+
+function wantsHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
 }
 
 function pubkeyFromStdin(): number {
@@ -48,11 +75,20 @@ function pubkeyFromStdin(): number {
 
 export async function run(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const commandHelp =
+    cmd !== undefined && Object.hasOwn(COMMAND_USAGE, cmd) ? COMMAND_USAGE[cmd] : undefined;
+  if (commandHelp !== undefined && wantsHelp(rest)) {
+    process.stdout.write(commandHelp);
+    return 0;
+  }
   switch (cmd) {
     case undefined:
+      return usage();
     case '-h':
     case '--help':
-      return usage();
+      // Asked for, help is the answer rather than an error: stdout and exit 0.
+      process.stdout.write(USAGE);
+      return 0;
     case '--version':
     case '-v':
       process.stdout.write(

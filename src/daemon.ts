@@ -63,8 +63,8 @@ export function chooseAead(
 
 /**
  * Crypto worker threads from WG_TS_WORKERS: a number, or 0 (the default) to seal and open on
- * the main thread. The benchmark on a 2-core machine found no gain from workers (README,
- * Performance); machines with more cores may differ.
+ * the main thread. The benchmark on a 2-core machine found no gain from workers
+ * (docs/performance.md); machines with more cores may differ.
  */
 export function cryptoWorkers(value: string | undefined): number {
   if (value === undefined || value === '') return 0;

@@ -28,7 +28,8 @@ const SUITES: readonly MicroSuite[] = [
 export const MICRO_USAGE = `Usage: wireguard-ts bench micro [options]
   --only LIST      suites, comma-separated: ${SUITES.map((s) => s.name).join(',')} (default all)
   --max-time S     seconds per case (default 1)
-  --json FILE      write the results as JSON`;
+  --json FILE      write the results as JSON
+  -h, --help       this text`;
 
 interface MicroOptions {
   readonly only: readonly string[];

@@ -39,7 +39,7 @@ export interface AgentOptions {
   readonly logLevel: 'error' | 'info' | 'debug';
 }
 
-export const AGENT_USAGE = `usage: wireguard-ts k8s [options]
+export const AGENT_USAGE = `Usage: wireguard-ts k8s [options]      (as root, on every node; a DaemonSet runs it)
   --kubeconfig FILE        kubeconfig (default: in-cluster service account)
   --node-name NAME         this node (default $NODE_NAME)
   --interface NAME         WireGuard interface (default wg-ts)
@@ -57,7 +57,8 @@ export const AGENT_USAGE = `usage: wireguard-ts k8s [options]
   --table N --fwmark N --rule-priority N   policy routing (defaults 51820, 0x80000, 100)
   --resync SECONDS         periodic full reconcile (default 30)
   --watch-timeout SECONDS --relist-silence SECONDS --backoff-max SECONDS   watch tuning
-  --log-level error|info|debug`;
+  --log-level error|info|debug   (default $LOG_LEVEL, else info)
+  -h, --help               this text`;
 
 function int(flag: string, v: string, min: number, max: number): number {
   const n = /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : /^\d+$/.test(v) ? Number(v) : NaN;

@@ -2,7 +2,7 @@
  * Keyed BLAKE2s (RFC 7693) over the OpenSSL that Node bundles (EVP_MAC "BLAKE2SMAC"): WireGuard's
  * MAC, used for mac1, mac2 and cookies. Node exposes BLAKE2s only unkeyed, and the pure
  * JavaScript one costs ~8 us a message, which made the cookie path the bottleneck under a
- * handshake flood (PERF.md, README "Security and reliability").
+ * handshake flood (PERF.md, docs/security.md).
  *
  * One EVP_MAC_CTX per thread, re-keyed by every call; nothing is allocated per call.
  */
