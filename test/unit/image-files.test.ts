@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,4 +57,20 @@ test('the same paths: node and the CLI on PATH, the app under /app', () => {
   );
   // The DaemonSet's daemon container runs the entrypoint's path itself.
   assert.match(read('deploy/daemonset.yaml'), /exec \/app\/bin\/wireguard-ts --foreground wg-ts/);
+});
+
+test('npm run image -- --help and docs/install.md list the same options', () => {
+  const help = spawnSync('bash', [join(ROOT, 'scripts/image.sh'), '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  const flags = (text: string) =>
+    new Set([...text.matchAll(/(?<![\w-])(--[a-z][\w-]*)/g)].map((m) => m[1]!));
+  const doc = read('docs/install.md');
+  const table = doc.slice(doc.indexOf('<!-- options: npm run image -->')).split('\n\n')[1]!;
+  const firstCells = table
+    .split('\n')
+    .slice(2)
+    .map((row) => row.split(/(?<!\\)\|/)[1] ?? '')
+    .join(' ');
+  assert.deepEqual([...flags(firstCells)].sort(), [...flags(help.stdout)].sort());
+  assert.ok(flags(help.stdout).has('--oci-archive'));
 });
