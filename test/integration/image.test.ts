@@ -128,10 +128,14 @@ const SCAN = [
 const skip =
   imageSkipReason() ?? labSkipReason(['ip', 'wg', 'wireguard-go', 'ncat', 'ss']) ?? false;
 
-describe('container image', { skip }, () => {
+// The runner's per-test timeout (5 min) would also bound this suite, first build included; each
+// part below gets that bound back.
+const PART = { timeout: 5 * 60_000 };
+
+describe('container image', { skip, timeout: 25 * 60_000 }, () => {
   before(() => buildImage(), { timeout: 20 * 60_000 });
 
-  describe('contents', () => {
+  describe('contents', PART, () => {
     const lab = new Lab('wgim');
     let ctr = '';
     before(() => {
@@ -177,11 +181,11 @@ describe('container image', { skip }, () => {
     });
   });
 
-  describe('daemon from the image against wireguard-go', () => daemonAgainstGo(TAG, 'x'));
+  describe('daemon from the image against wireguard-go', PART, () => daemonAgainstGo(TAG, 'x'));
 
   describe(
     'the DaemonSet containers against the test API server',
-    { skip: simSkipReason() ?? false },
+    { ...PART, skip: simSkipReason() ?? false },
     () => {
       const sim = new SimCluster({ underlay: 4, dualStackPods: false });
       before(async () => {
@@ -240,7 +244,7 @@ describe('container image', { skip }, () => {
     },
   );
 
-  describe('arm64', () => {
+  describe('arm64', PART, () => {
     const built = spawnSync('buildah', ['inspect', '--type', 'image', ARM64_TAG]).status === 0;
     describe(
       'daemon from the arm64 image (under qemu-user) against wireguard-go',
