@@ -122,6 +122,8 @@ build_image() {
     say "building the Debian $suite $arch root file system (mmdebstrap)"
     mmdebstrap -q "${mm_opts[@]}" "$suite" "$rootfs.tmp" "$sources"
     mv "$rootfs.tmp" "$rootfs"
+    # Root file systems of earlier option sets are never used again.
+    find "$cache" -maxdepth 1 -name 'rootfs-*.tar' ! -name "${rootfs##*/}" -delete
   fi
 
   # 2. Node.js from the npm registry (a binary inside a registry package), with its headers.
