@@ -27,8 +27,8 @@ const CLUSTER_SCOPED = new Set([
   'Namespace',
   'ClusterRole',
   'ClusterRoleBinding',
-  'ValidatingAdmissionPolicy',
-  'ValidatingAdmissionPolicyBinding',
+  // ValidatingAdmissionPolicy and its binding are missing here on purpose: kubectl's kustomize
+  // (5.5) does not know them and gives them the namespace, which the API server drops.
   'MutatingAdmissionPolicy',
   'MutatingAdmissionPolicyBinding',
   'ValidatingWebhookConfiguration',
