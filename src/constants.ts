@@ -35,6 +35,14 @@ export const INITIATIONS_PER_SECOND = 50;
 export const UNDER_LOAD_HANDSHAKES_PER_SECOND = 128;
 export const RATE_LIMIT_PACKETS_PER_SECOND = 20;
 export const RATE_LIMIT_BURST = 5;
+/**
+ * Under load, cookie replies per second (and burst) for the whole device to sources that are no
+ * peer's endpoint. The per-source budget cannot stop a flood from more sources than its table
+ * holds; this one keeps the daemon reading as fast as such a flood comes (a message past it
+ * costs a lookup, not mac1, a cookie and a sealed reply), while peers at their known endpoints
+ * keep getting their cookies. 4,096/s is far more than roaming peers need.
+ */
+export const UNDER_LOAD_COOKIE_REPLIES_PER_SECOND = 4096;
 export const STAGED_PACKETS_MAX = 128;
 export const MAX_PEERS = 1 << 16;
 export const DEFAULT_MTU = 1420;

@@ -40,6 +40,7 @@ export const DROP_REASONS = [
   'bad_mac2',
   'cookie_required',
   'cookie_rate_limited',
+  'cookie_over_budget',
   'rate_limited',
   'handshake_failed',
   'unknown_peer',

@@ -45,6 +45,7 @@ export class CookieChecker {
   private encryptionKey: Uint8Array;
   private secret: PreparedMac | null = null;
   private secretSetAt = -Infinity;
+  private readonly issued = new SourceFilter();
 
   /** `aead` seals the cookie replies (after HChaCha20); node:crypto unless told otherwise. */
   constructor(
@@ -69,8 +70,26 @@ export class CookieChecker {
     if (!this.secret || nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) {
       this.secret = new PreparedMac(randomBytes(32));
       this.secretSetAt = nowMs;
+      this.issued.reset(randomBytes(12));
     }
     return this.secret.mac(source);
+  }
+
+  /** cookieFor, for a cookie that goes out in a reply: the source is remembered (mayHold). */
+  issue(source: Uint8Array, nowMs: number, randomBytes: (n: number) => Uint8Array): Uint8Array {
+    const cookie = this.cookieFor(source, nowMs, randomBytes);
+    this.issued.add(source);
+    return cookie;
+  }
+
+  /**
+   * False when `source` cannot hold a cookie of the current secret: none was issued to it, so no
+   * mac2 of its can be valid. True may be wrong (a filter), false never is; a message from such a
+   * source can then be refused without hashing.
+   */
+  mayHold(source: Uint8Array, nowMs: number): boolean {
+    if (!this.secret || nowMs - this.secretSetAt > COOKIE_REFRESH_TIME_MS) return false;
+    return this.issued.has(source);
   }
 
   /** mac2 against the cookie this source would have been given (see cookieFor). */
@@ -143,5 +162,48 @@ export class CookieGenerator {
     // One cookie per mac1 sent, as the kernel does: a replayed reply changes nothing.
     this.lastMac1 = null;
     return true;
+  }
+}
+
+/** Bits of the filter of sources given a cookie (1 MiB): ~0.5% false positives at 500,000. */
+const FILTER_BITS = 1 << 23;
+
+/**
+ * A Bloom filter of the sources (address ‖ port) given a cookie under the current secret, with
+ * three seeded FNV-1a hashes. Seeds are random per secret, so a flooder cannot pick sources
+ * that collide with the ones it was given; it is emptied when the secret changes, as that
+ * makes every earlier cookie invalid. Fixed memory whatever the number of sources.
+ */
+class SourceFilter {
+  private readonly bits = new Uint32Array(FILTER_BITS / 32);
+  private seeds = new Uint32Array(3);
+
+  reset(seedBytes: Uint8Array): void {
+    this.bits.fill(0);
+    this.seeds = new Uint32Array(seedBytes.slice(0, 12).buffer);
+  }
+
+  add(source: Uint8Array): void {
+    for (let k = 0; k < 3; k++) {
+      const h = this.hash(source, this.seeds[k]!);
+      this.bits[h >>> 5]! |= 1 << (h & 31);
+    }
+  }
+
+  has(source: Uint8Array): boolean {
+    for (let k = 0; k < 3; k++) {
+      const h = this.hash(source, this.seeds[k]!);
+      if ((this.bits[h >>> 5]! & (1 << (h & 31))) === 0) return false;
+    }
+    return true;
+  }
+
+  private hash(source: Uint8Array, seed: number): number {
+    let h = (0x811c9dc5 ^ seed) >>> 0;
+    for (let i = 0; i < source.length; i++) h = Math.imul(h ^ source[i]!, 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    return (h >>> 0) & (FILTER_BITS - 1);
   }
 }

@@ -21,9 +21,9 @@ import { readRouteMtus, watchRoutes, type RouteWatch } from './routes.js';
 import type { Bind } from '../tunnel/io.js';
 import type { RouteMtu } from '../tunnel/io.js';
 import {
-  endpointFromBytes,
   formatAddress,
   parseAddress,
+  ReceivedEndpoint,
   type Endpoint,
   type LocalAddress,
 } from '../tunnel/ip.js';
@@ -99,6 +99,8 @@ export class UdpBind implements Bind {
   private readonly cacheKeys = new Uint8Array(ENDPOINT_CACHE_SIZE * ENDPOINT_RECORD_SIZE);
   private readonly cacheValues = new Array<Endpoint | undefined>(ENDPOINT_CACHE_SIZE);
   private readonly rawOf = new WeakMap<Endpoint, Uint8Array>();
+  private lastLocal: LocalAddress | null = null;
+  private readonly lastLocalKey = new Uint8Array(RAW_LOCAL_SIZE);
   private readonly sendSlab = new Uint8Array(SEND_SLAB_SIZE);
   private sendOffsets = new Int32Array(RECV_BATCH);
   private sendLengths = new Int32Array(RECV_BATCH);
@@ -360,28 +362,44 @@ export class UdpBind implements Bind {
     const lKey = key + RAW_ADDR_SIZE;
     for (let j = 0; j < RAW_LOCAL_SIZE && hit; j++) hit = keys[lKey + j] === loc[lOff + j];
     if (hit) return this.cacheValues[slot]!;
-    const family = raw[off];
-    const addr = raw.slice(off + 4, off + (family === 4 ? 8 : 20));
-    const port = (raw[off + 2]! << 8) | raw[off + 3]!;
-    const remote = endpointFromBytes(addr, port);
-    let local: LocalAddress | null = null;
-    if (loc[lOff] === 4 || loc[lOff] === 6) {
-      const bytes = loc.subarray(lOff + 8, lOff + (loc[lOff] === 4 ? 12 : 24));
-      local = { address: formatAddress(bytes), ifindex: this.recvLocalWords[(lOff + 4) >> 2]! };
-    }
-    const ep: Endpoint = { ...remote, local };
+    // A miss is a new source: under a flood from many sources, every datagram. So nothing here
+    // formats text or touches a WeakMap (the send record is made by rawFor if ever needed).
+    const addrSize = raw[off] === 4 ? 4 : 16;
+    const bytes = new Uint8Array(addrSize + 2);
+    bytes.set(raw.subarray(off + 4, off + 4 + addrSize));
+    bytes[addrSize] = raw[off + 2]!;
+    bytes[addrSize + 1] = raw[off + 3]!;
+    const ep = new ReceivedEndpoint(bytes, this.localAt(lOff));
     keys.set(raw.subarray(off, off + RAW_ADDR_SIZE), key);
     keys.set(loc.subarray(lOff, lOff + RAW_LOCAL_SIZE), lKey);
     this.cacheValues[slot] = ep;
-    this.rawOf.set(ep, keys.slice(key, key + ENDPOINT_RECORD_SIZE));
     return ep;
+  }
+
+  /** The local address record at recvLocals[lOff], or null; the last one made is reused. */
+  private localAt(lOff: number): LocalAddress | null {
+    const loc = this.recvLocals;
+    if (loc[lOff] !== 4 && loc[lOff] !== 6) return null;
+    const last = this.lastLocalKey;
+    let same = this.lastLocal !== null;
+    for (let j = 0; j < RAW_LOCAL_SIZE && same; j++) same = last[j] === loc[lOff + j];
+    if (same) return this.lastLocal;
+    const bytes = loc.subarray(lOff + 8, lOff + (loc[lOff] === 4 ? 12 : 24));
+    this.lastLocal = {
+      address: formatAddress(bytes),
+      ifindex: this.recvLocalWords[(lOff + 4) >> 2]!,
+    };
+    last.set(loc.subarray(lOff, lOff + RAW_LOCAL_SIZE));
+    return this.lastLocal;
   }
 
   /** The addon's record for `to`: remote address, then its local address (zeros when none). */
   private rawFor(to: Endpoint): Uint8Array | null {
     let raw = this.rawOf.get(to);
     if (raw) return raw;
-    const bytes = socketBytes(to.address, to.family);
+    const bytes = to.bytes
+      ? to.bytes.subarray(0, to.bytes.length - 2)
+      : socketBytes(to.address, to.family);
     if (!bytes) return null;
     raw = new Uint8Array(ENDPOINT_RECORD_SIZE);
     raw[0] = bytes.length === 4 ? 4 : 6;

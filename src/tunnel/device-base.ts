@@ -8,6 +8,7 @@ import {
   PADDING_MULTIPLE,
   REKEY_AFTER_TIME_MS,
   REKEY_TIMEOUT_JITTER_MS,
+  UNDER_LOAD_COOKIE_REPLIES_PER_SECOND,
 } from '../constants.js';
 import { DROP_REASONS, WgError, type DropReason } from '../errors.js';
 import { nodeAead, type AnyAead } from '../noise/aead.js';
@@ -17,10 +18,10 @@ import { staticKeys, type StaticKeys } from '../noise/handshake.js';
 import { shortKey } from '../noise/keys.js';
 import { AllowedIps } from './allowed-ips.js';
 import { IndexTable } from './index-table.js';
-import { type Endpoint, type IpPrefix } from './ip.js';
+import { parseAddress, type Endpoint, type IpPrefix } from './ip.js';
 import { Keypair } from './keypair.js';
 import { Peer } from './peer.js';
-import { RateLimiter } from './rate-limiter.js';
+import { GlobalBudget, keyOf, RateLimiter } from './rate-limiter.js';
 import { BatchOpener, BatchScratch, SlabArena } from './transport.js';
 
 /** Where the device's decisions go. Buffers handed out are owned by the receiver. */
@@ -79,6 +80,11 @@ export abstract class DeviceBase {
   protected readonly limiter = new RateLimiter();
   /** Cookie replies per source under load (see HandshakeLayer.receiveHandshake). */
   protected readonly cookieLimiter = new RateLimiter(undefined, true);
+  /** Cookie replies under load to sources that are no peer's endpoint, for the whole device. */
+  protected readonly strangerReplies = new GlobalBudget(UNDER_LOAD_COOKIE_REPLIES_PER_SECOND);
+  private peerSources = new Set<number | string>();
+  private peerSourcesAt = -Infinity;
+  private peerSourcesCount = -1;
   protected readonly aead: AnyAead;
   protected readonly log: Logger;
   protected readonly rekeyAfterTimeMs: number;
@@ -113,6 +119,28 @@ export abstract class DeviceBase {
         ? (n) => arena.alloc(n)
         : (n) => new Uint8Array(n);
     this.drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+  }
+
+  /**
+   * Whether `address` (4 or 16 bytes) is a peer's endpoint (IPv6: its /64), as the rate limiters
+   * key sources. Rebuilt at most once a second, and when the number of peers changes: it is
+   * asked only under load, and a peer that just roamed still gets its cookie from the
+   * device-wide budget.
+   */
+  protected isPeerSource(address: Uint8Array, now: number): boolean {
+    if (now - this.peerSourcesAt >= 1000 || this.peers.size !== this.peerSourcesCount) {
+      const set = new Set<number | string>();
+      for (const peer of this.peers.values()) {
+        const a = peer.endpoint ? parseAddress(peer.endpoint.address) : null;
+        const key = a ? keyOf(a) : null;
+        if (key !== null) set.add(key);
+      }
+      this.peerSources = set;
+      this.peerSourcesAt = now;
+      this.peerSourcesCount = this.peers.size;
+    }
+    const key = keyOf(address);
+    return key !== null && this.peerSources.has(key);
   }
 
   // ---- configuration -------------------------------------------------------------------

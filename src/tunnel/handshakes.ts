@@ -103,12 +103,30 @@ export abstract class HandshakeLayer extends DeviceBase {
     if (mac2Absent && address && !this.cookieLimiter.wouldAllow(address, now)) {
       return this.drop('cookie_rate_limited', null, out);
     }
+    // A flood from more sources than the per-source table holds passes every per-source budget.
+    // Past the device-wide budget only peers' own endpoints still get cookie replies, and a
+    // stranger's message without mac2 is dropped before any hashing, so the daemon reads as fast
+    // as the flood comes and a peer's initiation is not lost in the socket queue.
+    // A message with some mac2 is then worth a filter lookup, and its mac2 check only if we
+    // gave its source a cookie (mac1 waits until mac2 passes).
+    const stranger = address !== undefined && !this.isPeerSource(address, now);
+    const overBudget = stranger && !this.strangerReplies.wouldAllow(now);
+    let cookie: Uint8Array | null = null;
+    let mac2Valid: boolean | null = null;
+    if (overBudget && source) {
+      // Only a source we gave a cookie to can have a valid mac2: others are refused unhashed.
+      if (mac2Absent || !this.checker.mayHold(source, now)) {
+        return this.drop('cookie_over_budget', null, out);
+      }
+      cookie = this.checker.cookieFor(source, now, this.env.randomBytes);
+      mac2Valid = this.checker.checkMac2(d, cookie);
+      if (!mac2Valid) return this.drop('cookie_over_budget', null, out);
+    }
     if (!this.checker.checkMac1(d)) return this.drop('bad_mac1', null, out);
     if (source && address) {
-      let cookie: Uint8Array | null = null;
       if (!mac2Absent) {
-        cookie = this.checker.cookieFor(source, now, this.env.randomBytes);
-        if (this.checker.checkMac2(d, cookie)) {
+        cookie ??= this.checker.cookieFor(source, now, this.env.randomBytes);
+        if (mac2Valid ?? this.checker.checkMac2(d, cookie)) {
           if (!this.limiter.allow(address, now)) return this.drop('rate_limited', null, out);
           return kind === 'initiation'
             ? this.receiveInitiation(d, src, now, out)
@@ -123,7 +141,8 @@ export abstract class HandshakeLayer extends DeviceBase {
       if (!this.cookieLimiter.allow(address, now)) {
         return this.drop('cookie_rate_limited', null, out);
       }
-      cookie ??= this.checker.cookieFor(source, now, this.env.randomBytes);
+      if (stranger) this.strangerReplies.take(now);
+      cookie = this.checker.issue(source, now, this.env.randomBytes);
       const reply = this.checker.createReply(d, readU32(d, 4), cookie, this.env.randomBytes);
       out.send(reply, src, null);
       return this.drop('cookie_required', null, out);
@@ -294,6 +313,7 @@ export abstract class HandshakeLayer extends DeviceBase {
  */
 const sourceCache = new WeakMap<Endpoint, Uint8Array>();
 function sourceBytes(src: Endpoint): Uint8Array {
+  if (src.bytes) return src.bytes;
   let b = sourceCache.get(src);
   if (!b) {
     b = parseSourceBytes(src);

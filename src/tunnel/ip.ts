@@ -30,6 +30,35 @@ export interface Endpoint {
    * we answer from it ("sticky source"). Absent for a configured endpoint: the route picks.
    */
   readonly local?: LocalAddress | null;
+  /**
+   * Address bytes ‖ big-endian port, when the bind had them: what a cookie is bound to and the
+   * rate limiters key by, without parsing `address` back.
+   */
+  readonly bytes?: Uint8Array;
+}
+
+/**
+ * A source as a bind received it: the address text is made only when asked. A flood from as many
+ * sources as datagrams asks it of none (they are judged by their bytes), so each costs one small
+ * object instead of formatting an IPv6 address and parsing it back.
+ */
+export class ReceivedEndpoint implements Endpoint {
+  readonly family: IpFamily;
+  readonly port: number;
+  private text: string | null = null;
+
+  /** `bytes`: address ‖ big-endian port, kept (not copied). */
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly local: LocalAddress | null,
+  ) {
+    this.family = bytes.length === 6 ? 4 : 6;
+    this.port = (bytes[bytes.length - 2]! << 8) | bytes[bytes.length - 1]!;
+  }
+
+  get address(): string {
+    return (this.text ??= formatAddress(this.bytes.subarray(0, this.bytes.length - 2)));
+  }
 }
 
 function parseIpv4(s: string): Uint8Array | null {

@@ -24,7 +24,7 @@ interface Bucket {
  * IPv4 keys are the address as a number (< 2^32); IPv6 /64 keys are 8-character strings, since
  * 64 bits do not fit a number exactly. Handshakes are rare next to data, so the string is fine.
  */
-function keyOf(address: Uint8Array): number | string | null {
+export function keyOf(address: Uint8Array): number | string | null {
   if (address.length === 4) {
     return ((address[0]! << 24) | (address[1]! << 16) | (address[2]! << 8) | address[3]!) >>> 0;
   }
@@ -96,5 +96,41 @@ export class RateLimiter {
   /** Number of sources tracked. */
   get size(): number {
     return this.buckets.size;
+  }
+}
+
+/** One token bucket for the whole device: `perSecond` tokens a second, at most `burst` saved. */
+export class GlobalBudget {
+  private tokens: number;
+  private lastMs = -Infinity;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number = perSecond,
+  ) {
+    this.tokens = burst;
+  }
+
+  private refill(nowMs: number): void {
+    if (nowMs > this.lastMs) {
+      const earned =
+        this.lastMs === -Infinity ? this.burst : ((nowMs - this.lastMs) * this.perSecond) / 1000;
+      this.tokens = Math.min(this.burst, this.tokens + earned);
+      this.lastMs = nowMs;
+    }
+  }
+
+  /** Whether take() would pass now, without taking anything. */
+  wouldAllow(nowMs: number): boolean {
+    this.refill(nowMs);
+    return this.tokens >= 1;
+  }
+
+  /** Takes one token if there is one. */
+  take(nowMs: number): boolean {
+    this.refill(nowMs);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 }

@@ -363,6 +363,93 @@ test('under load: one source gets at most its burst of cookie replies; others st
   assert.equal(w.queue.slice(r1).filter((d) => d.to.address === attacker.address).length, 5);
 });
 
+/** A valid-mac1 initiation to `b` with mac2 all zero, or random when `mac2` says so. */
+function floodInitiation(k1: Uint8Array, mac2: 'zero' | 'random' = 'zero'): Uint8Array {
+  const m = new Uint8Array(randomBytes(Initiation.size));
+  m.set([1, 0, 0, 0]);
+  m.set(mac(k1, m.subarray(0, Initiation.mac1)), Initiation.mac1);
+  if (mac2 === 'zero') m.fill(0, Initiation.mac2);
+  return m;
+}
+
+for (const mac2 of ['zero', 'random'] as const) {
+  test(`under load from 70,000 sources (mac2 ${mac2}): 4,096 stranger cookies a second, peers still get theirs`, () => {
+    const { w, a, b, pa, flood } = underLoadPair();
+    flood(200);
+    const k1 = mac1Key(b.publicKey);
+    const budget = 4096;
+    const earlier = b.device.drops.cookie_required; // the warm-up flood's strangers
+    let replies = 0;
+    const sendFrom = (i: number) => {
+      const src = {
+        family: 4 as const,
+        address: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+        port: 7,
+      };
+      b.device.receiveDatagram(floodInitiation(k1, mac2), src, w.now, b.out);
+    };
+    // 70,000 distinct sources within one instant: past the per-source table (65,536).
+    for (let i = 0; i < 70_000; i++) {
+      sendFrom(i);
+      if (w.queue.length > 0) {
+        replies += w.queue.filter((d) => d.to.address.startsWith('10.')).length;
+        w.queue = w.queue.filter((d) => !d.to.address.startsWith('10.'));
+      }
+    }
+    // The burst that the device had saved up (all of it), none past it.
+    assert.equal(replies + earlier, budget, 'cookie replies to strangers');
+    assert.equal(b.device.drops.cookie_over_budget, 70_000 - replies);
+    // The peer at its configured endpoint still gets its cookie and completes at once.
+    const t0 = w.now;
+    a.send(ipv4('10.0.0.1', '10.0.0.2', 'legit'));
+    w.pump();
+    assert.equal(w.now, t0);
+    assert.ok(pa.current, 'handshake completed through the flood');
+    // Half a second on, half the budget is back: strangers get 2,048 more, then nothing.
+    w.advance(500);
+    const before = b.device.drops.cookie_required;
+    flood(150); // keeps the device under load; its strangers take from the same budget
+    replies = b.device.drops.cookie_required - before;
+    for (let i = 70_000; i < 80_000; i++) {
+      sendFrom(i);
+      replies += w.queue.filter((d) => d.to.address.startsWith('10.')).length;
+      w.queue = w.queue.filter((d) => !d.to.address.startsWith('10.'));
+    }
+    assert.ok(
+      replies >= budget / 2 - 8 && replies <= budget / 2 + 8,
+      `${replies} replies after 0.5 s`,
+    );
+  });
+}
+
+test('under load, past the device-wide budget, a message with a valid mac2 still gets its DH', () => {
+  // A roaming peer B does not know yet: a stranger. Its cookie came before the flood; its
+  // resend with mac2 gets through although strangers get no more cookie replies.
+  const { w, a, b, pa, pb, flood } = underLoadPair();
+  pb.endpoint = null;
+  flood(200);
+  const k1 = mac1Key(b.publicKey);
+  for (let i = 0; i < 70_000; i++) {
+    const src = {
+      family: 4 as const,
+      address: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+      port: 7,
+    };
+    b.device.receiveDatagram(floodInitiation(k1), src, w.now, b.out);
+  }
+  w.queue = w.queue.filter((d) => !d.to.address.startsWith('10.'));
+  const over = b.device.drops.cookie_over_budget;
+  a.send(ipv4('10.0.0.1', '10.0.0.2', 'roamed'));
+  w.pump();
+  assert.equal(pa.current, null, 'no cookie for a stranger past the budget');
+  assert.equal(b.device.drops.cookie_over_budget, over + 1);
+  // A second later the budget is back: A's retransmit earns a cookie, its resend the session.
+  w.advance(5_500);
+  flood(150);
+  w.pump();
+  assert.ok(pa.current, 'handshake completed at the retransmit');
+});
+
 test('malformed datagrams are dropped with a counted reason and leave no state', () => {
   const { w, b } = pair();
   const src = { family: 4 as const, address: '203.0.113.1', port: 1 };
