@@ -83,7 +83,7 @@ inputs="$( (
   cd "$root"
   echo "$arch $node_version $version"
   find src bin binding.gyp package.json package-lock.json tsconfig.json scripts/image.sh \
-    scripts/image.Containerfile -type f ! -path 'src/lab/*' -print0 | sort -z | xargs -0 sha256sum
+    scripts/image.Containerfile scripts/image-rootfs.sh scripts/image-minify.mjs -type f ! -path 'src/lab/*' -print0 | sort -z | xargs -0 sha256sum
 ) | sha256sum | cut -c1-16)"
 have="$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "io.wireguard-ts.inputs"}}' \
   "$tag" 2>/dev/null || true)"
@@ -98,6 +98,17 @@ mkdir -p "$cache"
 work="$(mktemp -d /var/tmp/wireguard-ts-image.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 say() { echo "image: $*" >&2; }
+
+# The runtime's part of the Debian tree (scripts/image-rootfs.sh), as a tar with the same bytes
+# for the same files, so that buildah reuses its layer.
+runtime_rootfs() {
+  rm -rf "$work/full" "$work/min" && mkdir -p "$work/full" "$work/min"
+  tar -xf "$1" -C "$work/full"
+  bash "$root/scripts/image-rootfs.sh" "$work/full" "$work/min" "$node_pkg/bin/node" "$arch"
+  say "runtime root file system: $(du -sh "$work/min" | cut -f1) of Debian's $(du -sh "$work/full" | cut -f1)"
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/min" -cf "$2" .
+  rm -rf "$work/full" "$work/min"
+}
 
 build_image() {
   # 1. The Debian root file system, cached under a key of everything that shapes it.
@@ -145,7 +156,7 @@ build_image() {
   ctx="$work/context"
   app="$ctx/app"
   mkdir -p "$app/bin" "$ctx/deps"
-  ln "$rootfs" "$ctx/rootfs.tar" 2>/dev/null || cp "$rootfs" "$ctx/rootfs.tar"
+  runtime_rootfs "$rootfs" "$ctx/rootfs.tar"
   mkdir -p "$ctx/local/bin" "$ctx/local/share/doc/node"
   cp "$node_pkg/bin/node" "$ctx/local/bin/node"
   ln -s /app/bin/wireguard-ts "$ctx/local/bin/wireguard-ts"
@@ -156,16 +167,21 @@ build_image() {
   # All dependencies are plain JavaScript, the same for every architecture.
   (cd "$ctx/deps" && npm ci --silent --omit=dev --ignore-scripts --no-audit --no-fund)
   rm -f "$ctx/deps/package-lock.json" "$ctx/deps/node_modules/.package-lock.json"
-  # Type declarations, TypeScript sources, source maps and docs are never loaded: 88 -> 45 MB.
+  # Type declarations, TypeScript sources, source maps and docs are never loaded: 88 -> 45 MB;
+  # the pruning below and scripts/image-minify.mjs take it to 15 MB.
   find "$ctx/deps/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' \
     -o -name '*.map' -o -name '*.md' \) -delete
+  # What the runtime never loads: the benchmark library (bench/ is not in the image) and lodash
+  # under it, the Bare runtime's fs/path that tar-fs maps to node's own under Node, test data.
+  (cd "$ctx/deps/node_modules" && rm -rf benchmark lodash platform bare-* bintrees/test)
   cp "$root/package.json" "$app/"
   cp "$root/bin/wireguard-ts" "$app/bin/"
 
-  if ! [ -x "$root/node_modules/.bin/tsc" ]; then
+  if ! [ -x "$root/node_modules/.bin/tsc" ] || ! [ -d "$root/node_modules/esbuild" ]; then
     say "installing the build tools (npm ci --ignore-scripts)"
     (cd "$root" && npm ci --silent --ignore-scripts --no-audit --no-fund)
   fi
+  node "$root/scripts/image-minify.mjs" "$ctx/deps/node_modules"
   # Only src/ (the tests and the benchmark stay out), no declarations or maps.
   node -e 'const [root, out] = process.argv.slice(1);
     console.log(JSON.stringify({ extends: `${root}/tsconfig.json`, include: [`${root}/src`],
