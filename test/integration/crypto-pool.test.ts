@@ -14,6 +14,7 @@ import {
   makePair,
   socketPath,
   tcpTransfer,
+  udpRcvbufErrors,
   waitFor,
   waitPing,
 } from '../../src/lab/index.js';
@@ -51,6 +52,7 @@ for (const workers of ['0', '4']) {
         'receiver ready',
         20,
       );
+      const kernel0 = await udpRcvbufErrors(lab, p.b.ns);
       // 32 datagrams of 1000 bytes every ~2 ms: about 100 Mbit/s, well below what the pair moves.
       await lab.exec(p.a.ns, process.execPath, [
         SEQ_UDP,
@@ -67,13 +69,15 @@ for (const workers of ['0', '4']) {
         .split('\n')
         .find((l) => l.startsWith('{'))!;
       const r = JSON.parse(line) as Record<string, number>;
-      // Order and uniqueness are the pool's promise and are exact. UDP may still lose a few
-      // datagrams in the kernel when a loaded CI machine starves the receiving process; more
-      // than 1% means a real fault, and the daemons' drop counters are shown either way.
-      const drops = `${await dropSummary(p.a.ifname)}; ${await dropSummary(p.b.ifname)}`;
+      // Order and uniqueness are the pool's promise and are exact. UDP may still lose datagrams
+      // in the kernel when a loaded CI machine starves a receiving process (B's daemon or the
+      // receiver): the kernel counts those (UDP RcvbufErrors in B). What neither the kernel nor
+      // the daemons' drop counters account for must stay under 1%.
+      const kernel = (await udpRcvbufErrors(lab, p.b.ns)) - kernel0;
+      const drops = `${await dropSummary(p.a.ifname)}; ${await dropSummary(p.b.ifname)}; kernel socket drops in B ${kernel}`;
       assert.equal(r.duplicates, 0, drops);
       assert.equal(r.reordered, 0, drops);
-      assert.ok(r.received! >= count * 0.99, `received ${r.received}/${count}; ${drops}`);
+      assert.ok(r.received! + kernel >= count * 0.99, `received ${r.received}/${count}; ${drops}`);
       if (r.received !== count) console.log(`# lost ${count - r.received!} of ${count}; ${drops}`);
       const t = await tcpTransfer(lab, p.a.ns, p.b.ns, p.b.inner4, { bytes: 4 * 1024 * 1024 });
       assert.equal(t.receivedBytes, t.bytes);
