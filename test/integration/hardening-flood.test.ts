@@ -207,14 +207,28 @@ describe('handshake flood against a wireguard-go responder', { skip: goSkip ?? f
   after(() => lab.dispose());
 
   it(`at ${GO_RATE}/s: the wireguard-ts initiator completes within 5 s`, async (t) => {
-    const before = await uapiStats(p.a.ifname);
-    const { done, handshakeS, r } = await handshakeDuringFlood(lab, p, sources, GO_RATE, 8000);
-    // What our initiator saw (cookie replies consumed show as no drop; a bad one as bad_cookie).
-    const ours = statsDelta(before, await uapiStats(p.a.ifname));
-    t.diagnostic(
-      `flood ${Math.round(r.sent / r.seconds)}/s, cookie replies from wireguard-go ${r.cookies}; handshake ${done ? `after ${handshakeS.toFixed(1)} s` : 'not completed'}; initiator ${JSON.stringify(ours)}`,
-    );
-    assert.ok(r.cookies > 0, 'wireguard-go was under load (it sent cookie replies)');
+    // Two tries at most, each with a fresh peer on our side: whether wireguard-go, flooded on a
+    // shared machine, reads our resend before its queue drops it is not ours to decide (it
+    // failed once in CI, 0 of 13 times here); a resend that does not work fails both.
+    let done = false;
+    let cookies = 0;
+    for (let attempt = 1; attempt <= 2 && !done; attempt++) {
+      await lab.exec(p.a.ns, 'wg', ['set', p.a.ifname, 'peer', p.b.publicKey, 'remove']);
+      await lab.exec(p.a.ns, 'wg', [
+        ...['set', p.a.ifname, 'peer', p.b.publicKey, 'endpoint', `${p.b.under4}:${p.b.port}`],
+        ...['allowed-ips', `${p.b.inner4}/32,${p.b.inner6}/128`],
+      ]);
+      const before = await uapiStats(p.a.ifname);
+      const h = await handshakeDuringFlood(lab, p, sources, GO_RATE, 8000);
+      // What our initiator saw (a cookie reply it could not use would show as bad_cookie).
+      const ours = statsDelta(before, await uapiStats(p.a.ifname));
+      t.diagnostic(
+        `try ${attempt}: flood ${Math.round(h.r.sent / h.r.seconds)}/s, cookie replies from wireguard-go ${h.r.cookies}; handshake ${h.done ? `after ${h.handshakeS.toFixed(1)} s` : 'not completed'}; initiator ${JSON.stringify(ours)}`,
+      );
+      done = h.done;
+      cookies = h.r.cookies;
+    }
+    assert.ok(cookies > 0, 'wireguard-go was under load (it sent cookie replies)');
     assert.ok(done, 'handshake completed within 5 s');
     assert.ok(await ping(lab, p.a.ns, p.b.inner4, { count: 2 }), 'tunnel works after the flood');
   });
