@@ -15,6 +15,7 @@ import {
   parseAddress,
   parseEndpoint,
   parsePrefix,
+  ReceivedEndpoint,
   sameEndpoint,
 } from '../../src/tunnel/ip.js';
 import { WgError } from '../../src/errors.js';
@@ -272,4 +273,21 @@ test('ipPacketLength reads the header length and bounds it by the buffer', () =>
   assert.equal(ipPacketLength(ipv6Header(0), 39), -1);
   assert.equal(ipPacketLength(new Uint8Array(48), 48), -1, 'version 0');
   assert.equal(ipPacketLength(new Uint8Array(0), 0), -1);
+});
+
+test('a received endpoint reads as a parsed one: family, port, address text made when asked', () => {
+  const v4 = new ReceivedEndpoint(Uint8Array.of(192, 0, 2, 7, 0xca, 0x6c), null);
+  assert.deepEqual([v4.family, v4.port, v4.address], [4, 51820, '192.0.2.7']);
+  assert.equal(formatEndpoint(v4), '192.0.2.7:51820');
+  assert.ok(sameEndpoint(parseEndpoint('192.0.2.7:51820'), v4));
+  const bytes = new Uint8Array(18);
+  bytes.set(parseAddress('2001:db8::1')!);
+  bytes[16] = 0x00;
+  bytes[17] = 0x35;
+  const local = { address: '2001:db8::2', ifindex: 3 };
+  const v6 = new ReceivedEndpoint(bytes, local);
+  assert.deepEqual([v6.family, v6.port, v6.local], [6, 53, local]);
+  assert.equal(formatEndpoint(v6), '[2001:db8::1]:53');
+  assert.equal(v6.address, v6.address, 'the same text each time');
+  assert.equal(v6.bytes, bytes, 'the bytes are kept, not copied');
 });

@@ -4,7 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RateLimiter, RATE_LIMITER_MAX_ENTRIES } from '../../src/tunnel/rate-limiter.js';
+import {
+  GlobalBudget,
+  RateLimiter,
+  RATE_LIMITER_MAX_ENTRIES,
+} from '../../src/tunnel/rate-limiter.js';
 import { RATE_LIMIT_BURST, RATE_LIMIT_PACKETS_PER_SECOND } from '../../src/constants.js';
 import { parseAddress } from '../../src/tunnel/ip.js';
 
@@ -209,4 +213,25 @@ test('a sustained flood of new sources, gc every 100 ms: bounded table, known pe
     rl.gc(6_001);
     assert.equal(rl.size, 0, 'everything idle is collected after the flood');
   }
+});
+
+test('the device-wide budget: its burst at once, then its rate, never more than the burst saved', () => {
+  const b = new GlobalBudget(4096);
+  let n = 0;
+  while (b.take(1000)) n++;
+  assert.equal(n, 4096, 'the whole burst at the first instant');
+  assert.equal(b.wouldAllow(1000), false);
+  // 10 ms earn 40.96 tokens: 40 takes, the fraction kept for later.
+  n = 0;
+  while (b.take(1010)) n++;
+  assert.equal(n, 40);
+  n = 0;
+  while (b.take(1020)) n++;
+  assert.equal(n, 41, 'the fractions add up');
+  // A long idle refills to the burst, not beyond it; a clock going back earns nothing.
+  n = 0;
+  while (b.take(60_000)) n++;
+  assert.equal(n, 4096);
+  assert.equal(b.take(59_000), false);
+  assert.equal(b.wouldAllow(60_000), false, 'wouldAllow takes nothing');
 });
