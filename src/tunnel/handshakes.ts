@@ -1,8 +1,9 @@
 /**
  * Handshake messages on the device (whitepaper §5.4, PROTOCOL.md §3-5, §12): sending initiations
  * at most once per REKEY_TIMEOUT, and consuming initiations, responses and cookie replies after
- * mac1 and, under load, mac2 and the per-source rate limit. Sessions derived here go to the
- * keypair slots; the data path (device.ts) confirms and uses them.
+ * mac1 and, under load, mac2, the per-source rate limits and the device-wide budget of cookie
+ * replies to sources that are no peer's endpoint. Sessions derived here go to the keypair slots;
+ * the data path (device.ts) confirms and uses them.
  */
 import {
   INITIATIONS_PER_SECOND,
