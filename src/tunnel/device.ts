@@ -24,11 +24,8 @@ import {
   ZERO_KEYS_AFTER_MS,
   AEAD_TAG_SIZE,
 } from '../constants.js';
-import {} from '../noise/cookie.js';
 import { shortKey } from '../noise/keys.js';
 import { classify, readCounter, readU32, Transport } from '../noise/messages.js';
-import {} from './allowed-ips.js';
-import {} from './index-table.js';
 import {
   ipPacketLength,
   ipVersion,
@@ -41,7 +38,6 @@ import {
 } from './ip.js';
 import { Keypair } from './keypair.js';
 import { Peer } from './peer.js';
-import {} from './rate-limiter.js';
 import {
   timersAnyAuthenticatedPacketReceived,
   timersAnyAuthenticatedPacketSent,

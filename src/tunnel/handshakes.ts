@@ -11,7 +11,6 @@ import {
   UNDER_LOAD_AFTER_TIME_MS,
   UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from '../constants.js';
-import {} from '../noise/cookie.js';
 import {
   readInitiation,
   readResponse,
@@ -23,12 +22,9 @@ import { isZero } from '../noise/crypto.js';
 import { shortKey } from '../noise/keys.js';
 import { Initiation, readU32, Response, writeU32 } from '../noise/messages.js';
 import { compareTai64n, tai64n, TAI64N_SIZE } from '../noise/tai64n.js';
-import {} from './allowed-ips.js';
-import {} from './index-table.js';
 import { parseAddress, type Endpoint } from './ip.js';
 import { Keypair } from './keypair.js';
 import { Peer } from './peer.js';
-import {} from './rate-limiter.js';
 import {
   timersAnyAuthenticatedPacketReceived,
   timersAnyAuthenticatedPacketSent,
