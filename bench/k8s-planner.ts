@@ -45,7 +45,12 @@ import {
   type RoutingConfig,
   type TableRoute,
 } from '../src/control/k8s/routing.js';
-import { serializeSet, type UapiDeviceInfo, type UapiSetOp } from '../src/control/uapi.js';
+import {
+  newPeerInfo,
+  serializeSet,
+  type UapiDeviceInfo,
+  type UapiSetOp,
+} from '../src/control/uapi.js';
 import { Lab } from '../src/lab/lab.js';
 
 const { values } = parseArgs({
@@ -146,17 +151,7 @@ class ModelBackend implements WgBackend {
       else if (op.key === 'public_key') {
         cur = peers.get(b64(op.value));
         if (!cur) {
-          cur = {
-            publicKey: op.value,
-            presharedKey: null,
-            endpoint: null,
-            lastHandshakeMs: 0,
-            txBytes: 0,
-            rxBytes: 0,
-            persistentKeepalive: 0,
-            allowedIps: [],
-            protocolVersion: 1,
-          };
+          cur = newPeerInfo(op.value);
           peers.set(b64(op.value), cur);
         }
       } else if (op.key === 'remove' && cur) peers.delete(b64(cur.publicKey));

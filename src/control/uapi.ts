@@ -64,6 +64,21 @@ export interface UapiPeerInfo {
   protocolVersion: number;
 }
 
+/** A peer as a fresh `public_key=` line makes it: nothing known but its key. */
+export function newPeerInfo(publicKey: Uint8Array): UapiPeerInfo {
+  return {
+    publicKey,
+    presharedKey: null,
+    endpoint: null,
+    lastHandshakeMs: 0,
+    txBytes: 0,
+    rxBytes: 0,
+    persistentKeepalive: 0,
+    allowedIps: [],
+    protocolVersion: 1,
+  };
+}
+
 export interface UapiDeviceInfo {
   privateKey: Uint8Array | null;
   listenPort: number;
@@ -441,17 +456,7 @@ export function parseGet(text: string): UapiDeviceInfo {
     }
     if (key === 'public_key') {
       finishPeer();
-      peer = {
-        publicKey: getKey(value, key),
-        presharedKey: null,
-        endpoint: null,
-        lastHandshakeMs: 0,
-        txBytes: 0,
-        rxBytes: 0,
-        persistentKeepalive: 0,
-        allowedIps: [],
-        protocolVersion: 1,
-      };
+      peer = newPeerInfo(getKey(value, key));
       info.peers.push(peer);
       continue;
     }

@@ -15,6 +15,8 @@
  */
 import { genkey, keyFile, pubkey, startDaemon, wg, type Daemon, type Impl } from './daemon.js';
 import type { Lab, Netns } from './lab.js';
+import { ping } from './traffic.js';
+import { waitFor } from './wait.js';
 
 export interface PairEnd {
   readonly side: 'a' | 'b';
@@ -201,4 +203,39 @@ export async function latestHandshake(
 ): Promise<number> {
   const peers = await showPeers(lab, end);
   return peers.find((p) => p.publicKey === peerKey)?.latestHandshake ?? 0;
+}
+
+/**
+ * A forgets its session with B: B is removed from A and added again, with its endpoint and
+ * allowed IPs, so the next packet starts a fresh handshake (from A, with a new timestamp).
+ */
+export async function forgetSession(lab: Lab, p: Pair): Promise<void> {
+  await wg(lab, p.a.ns, ['set', p.a.ifname, 'peer', p.b.publicKey, 'remove']);
+  await wg(lab, p.a.ns, [
+    ...['set', p.a.ifname, 'peer', p.b.publicKey, 'endpoint', `${p.b.under4}:${p.b.port}`],
+    ...['allowed-ips', `${p.b.inner4}/32,${p.b.inner6}/128`],
+  ]);
+}
+
+/**
+ * One ping from A to B starts a handshake; resolves whether A records it within `timeoutMs`,
+ * and after how many seconds.
+ */
+export async function handshakeOnPing(
+  lab: Lab,
+  p: Pair,
+  timeoutMs = 5000,
+): Promise<{ done: boolean; seconds: number }> {
+  const start = Date.now();
+  void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
+  const done = await waitFor(
+    async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
+    timeoutMs,
+    'handshake from A',
+    50,
+  ).then(
+    () => true,
+    () => false,
+  );
+  return { done, seconds: (Date.now() - start) / 1000 };
 }

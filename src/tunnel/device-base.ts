@@ -131,7 +131,12 @@ export abstract class DeviceBase {
     if (now - this.peerSourcesAt >= 1000 || this.peers.size !== this.peerSourcesCount) {
       const set = new Set<number | string>();
       for (const peer of this.peers.values()) {
-        const a = peer.endpoint ? parseAddress(peer.endpoint.address) : null;
+        const ep = peer.endpoint;
+        const a = ep?.bytes
+          ? ep.bytes.subarray(0, ep.bytes.length - 2)
+          : ep
+            ? parseAddress(ep.address)
+            : null;
         const key = a ? keyOf(a) : null;
         if (key !== null) set.add(key);
       }

@@ -20,17 +20,17 @@ import { after, before, describe, it } from 'node:test';
 import {
   Lab,
   cpuSecondsOf,
+  forgetSession,
+  handshakeOnPing,
   dropTotal,
   implSkipReason,
   labSkipReason,
-  latestHandshake,
   makePair,
   pidAlive,
   ping,
   runBlaster,
   statsDelta,
   udpRcvbufErrors,
-  waitFor,
   type BlasterResult,
   type Pair,
 } from '../../src/lab/index.js';
@@ -65,19 +65,8 @@ async function handshakeDuringFlood(
     mac2,
   });
   await new Promise((res) => setTimeout(res, 1500)); // under-load mode engages
-  const start = Date.now();
-  void ping(lab, p.a.ns, p.b.inner4, { count: 1, waitS: 1 });
-  const done = await waitFor(
-    async () => (await latestHandshake(lab, p.a, p.b.publicKey)) > 0,
-    5000,
-    'legitimate handshake during the flood',
-    50,
-  ).then(
-    () => true,
-    () => false,
-  );
-  const handshakeS = (Date.now() - start) / 1000;
-  return { done, handshakeS, r: await flood };
+  const { done, seconds } = await handshakeOnPing(lab, p);
+  return { done, handshakeS: seconds, r: await flood };
 }
 
 /** SOURCES extra addresses on a's veth for the blaster to send from; returns them. */
@@ -162,17 +151,7 @@ describe('hardening: handshake flood', { skip: skip ?? false }, () => {
   it('random mac2 values at full rate: a legitimate peer completes within 5 s', async (t) => {
     // Each message with a mac2 costs mac1, the cookie and the mac2 check before its source's
     // cookie budget is looked at: the most a flood from these 32 sources can make us hash.
-    await lab.exec(p.a.ns, 'wg', ['set', p.a.ifname, 'peer', p.b.publicKey, 'remove']);
-    await lab.exec(p.a.ns, 'wg', [
-      'set',
-      p.a.ifname,
-      'peer',
-      p.b.publicKey,
-      'endpoint',
-      `${p.b.under4}:${p.b.port}`,
-      'allowed-ips',
-      `${p.b.inner4}/32,${p.b.inner6}/128`,
-    ]);
+    await forgetSession(lab, p);
     const pid = p.b.daemon.pid;
     const before = await uapiStats(p.b.ifname);
     const cpu0 = cpuSecondsOf(pid);
@@ -213,11 +192,7 @@ describe('handshake flood against a wireguard-go responder', { skip: goSkip ?? f
     let done = false;
     let cookies = 0;
     for (let attempt = 1; attempt <= 2 && !done; attempt++) {
-      await lab.exec(p.a.ns, 'wg', ['set', p.a.ifname, 'peer', p.b.publicKey, 'remove']);
-      await lab.exec(p.a.ns, 'wg', [
-        ...['set', p.a.ifname, 'peer', p.b.publicKey, 'endpoint', `${p.b.under4}:${p.b.port}`],
-        ...['allowed-ips', `${p.b.inner4}/32,${p.b.inner6}/128`],
-      ]);
+      await forgetSession(lab, p);
       const before = await uapiStats(p.a.ifname);
       const h = await handshakeDuringFlood(lab, p, sources, GO_RATE, 8000);
       // What our initiator saw (a cookie reply it could not use would show as bad_cookie).

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { formatEndpoint, parseEndpoint } from '../../src/tunnel/ip.js';
-import type { UapiDeviceInfo, UapiSetOp } from '../../src/control/uapi.js';
+import { newPeerInfo, type UapiDeviceInfo, type UapiSetOp } from '../../src/control/uapi.js';
 import { Agent } from '../../src/control/k8s/agent.js';
 import { type WgBackend } from '../../src/control/k8s/backend.js';
 import { daemonCommand } from '../../src/control/daemon-command.js';
@@ -109,17 +109,7 @@ class FakeDevice implements WgBackend {
         case 'public_key':
           peer = this.state.peers.find((p) => b64(p.publicKey) === b64(op.value));
           if (!peer) {
-            peer = {
-              publicKey: op.value,
-              presharedKey: null,
-              endpoint: null,
-              lastHandshakeMs: 0,
-              txBytes: 0,
-              rxBytes: 0,
-              persistentKeepalive: 0,
-              allowedIps: [],
-              protocolVersion: 1,
-            };
+            peer = newPeerInfo(op.value);
             this.state.peers.push(peer);
           }
           break;

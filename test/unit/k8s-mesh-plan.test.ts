@@ -10,13 +10,8 @@ import {
   isValidPublicKey,
   planMesh,
 } from '../../src/control/k8s/mesh-plan.js';
-import {
-  desiredExemptRules,
-  desiredRoutes,
-  type RoutingConfig,
-} from '../../src/control/k8s/routing.js';
-
-const key = (n: number) => Buffer.alloc(32, n).toString('base64');
+import { desiredExemptRules, desiredRoutes } from '../../src/control/k8s/routing.js';
+import { key, routingConfig } from './k8s-fixtures.js';
 
 function node(
   name: string,
@@ -45,18 +40,12 @@ function node(
   };
 }
 
-const cfg: RoutingConfig = {
-  ifname: 'wg-ts',
-  table: 51820,
-  fwmark: 0x80000,
-  rulePriority: 100,
-  hostEncryption: false,
-  strict: false,
+const cfg = routingConfig({
   exemptPorts: [
     { from: 6443, to: 6443 },
     { from: 2379, to: 2380 },
   ],
-};
+});
 
 test('every other node with a key becomes a peer at its InternalIP and published port', () => {
   const plan = planMesh(

@@ -3,21 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseEndpoint, parsePrefix } from '../../src/tunnel/ip.js';
-import { serializeSet, type UapiDeviceInfo } from '../../src/control/uapi.js';
+import { newPeerInfo, serializeSet, type UapiDeviceInfo } from '../../src/control/uapi.js';
 import { diffDevice, type DesiredDevice } from '../../src/control/k8s/peer-diff.js';
 import { parseWgDump, wgSetArgs } from '../../src/control/k8s/backend.js';
 
 const k = (n: number) => new Uint8Array(32).fill(n);
 const peerInfo = (n: number, ep: string, ips: string[]) => ({
-  publicKey: k(n),
-  presharedKey: null,
+  ...newPeerInfo(k(n)),
   endpoint: parseEndpoint(ep),
-  lastHandshakeMs: 0,
-  txBytes: 0,
-  rxBytes: 0,
-  persistentKeepalive: 0,
   allowedIps: ips.map(parsePrefix),
-  protocolVersion: 1,
 });
 
 const want: DesiredDevice = {

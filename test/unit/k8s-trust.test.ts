@@ -6,18 +6,10 @@ import { formatPrefix, parsePrefix } from '../../src/tunnel/ip.js';
 import type { KubeNode } from '../../src/control/k8s/kube-types.js';
 import { ANNOTATION_PUBLIC_KEY, planMesh, type MeshPlan } from '../../src/control/k8s/mesh-plan.js';
 import { PrefixClaims } from '../../src/control/k8s/prefix-claims.js';
-import { desiredRoutes, type RoutingConfig } from '../../src/control/k8s/routing.js';
+import { desiredRoutes } from '../../src/control/k8s/routing.js';
+import { key, routingConfig } from './k8s-fixtures.js';
 
-const key = (n: number) => Buffer.alloc(32, n).toString('base64');
-const cfg: RoutingConfig = {
-  ifname: 'wg-ts',
-  table: 51820,
-  fwmark: 0x80000,
-  rulePriority: 100,
-  hostEncryption: false,
-  strict: false,
-  exemptPorts: [],
-};
+const cfg = routingConfig();
 
 function node(name: string, ip: string, cidrs: string[], k?: string, created?: string): KubeNode {
   return {

@@ -14,18 +14,10 @@ import {
 import { podKept } from '../../src/control/k8s/node-informer.js';
 import { PodIndex } from '../../src/control/k8s/pod-index.js';
 import { diffDevice, type DesiredDevice } from '../../src/control/k8s/peer-diff.js';
-import { desiredRoutes, type RoutingConfig } from '../../src/control/k8s/routing.js';
+import { desiredRoutes } from '../../src/control/k8s/routing.js';
+import { key, routingConfig } from './k8s-fixtures.js';
 
-const key = (n: number) => Buffer.alloc(32, n).toString('base64');
-const cfg: RoutingConfig = {
-  ifname: 'wg-ts',
-  table: 51820,
-  fwmark: 0x80000,
-  rulePriority: 100,
-  hostEncryption: false,
-  strict: false,
-  exemptPorts: [],
-};
+const cfg = routingConfig();
 
 function node(name: string, ip: string, k?: string): KubeNode {
   return {

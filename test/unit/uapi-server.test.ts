@@ -25,6 +25,7 @@ import {
   EADDRINUSE,
   UapiErrnoError,
   keyToHex,
+  newPeerInfo,
   type UapiDeviceInfo,
   type UapiPeerInfo,
   type UapiSetOp,
@@ -73,18 +74,7 @@ class FakeDevice implements UapiHandler {
         case 'public_key': {
           cur = keyToHex(op.value);
           if (!this.peers.has(cur)) {
-            this.peers.set(cur, {
-              publicKey: op.value,
-              presharedKey: null,
-              endpoint: null,
-              lastHandshakeMs: 0,
-              txBytes: 0,
-              rxBytes: 0,
-              persistentKeepalive: 0,
-              allowedIps: [],
-              protocolVersion: 1,
-              ips: new Map(),
-            });
+            this.peers.set(cur, { ...newPeerInfo(op.value), ips: new Map() });
             (this.peers.get(cur) as { created?: boolean }).created = true;
           } else (this.peers.get(cur) as { created?: boolean }).created = false;
           break;

@@ -12,7 +12,7 @@ import type { AgentMetrics } from './metrics.js';
 import { NodeInformer, PodInformer } from './node-informer.js';
 import type { NodeKey } from './node-key.js';
 import type { AgentOptions } from './options.js';
-import type { UapiDeviceInfo } from '../uapi.js';
+import { newPeerInfo, type UapiDeviceInfo } from '../uapi.js';
 import { diffDevice, type AllowedIpUpdates, type DesiredDevice } from './peer-diff.js';
 import { autoMtu, type Routing } from './routing.js';
 
@@ -39,15 +39,9 @@ function deviceOf(want: DesiredDevice): UapiDeviceInfo {
     listenPort: want.listenPort,
     fwmark: want.fwmark,
     peers: want.peers.map((p) => ({
-      publicKey: p.publicKey,
-      presharedKey: null,
+      ...newPeerInfo(p.publicKey),
       endpoint: p.endpoint,
       allowedIps: [...p.allowedIps],
-      lastHandshakeMs: 0,
-      txBytes: 0,
-      rxBytes: 0,
-      persistentKeepalive: 0,
-      protocolVersion: 1,
     })),
   };
 }

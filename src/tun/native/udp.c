@@ -245,29 +245,30 @@ static void pktinfo_to_local(const struct cmsghdr *c, uint8_t *out) {
   }
 }
 
+/* Writes one cmsg into buf; returns the bytes it takes. */
+static size_t put_cmsg(char *buf, int level, int type, const void *data, size_t len) {
+  struct cmsghdr *c = (struct cmsghdr *)buf;
+  c->cmsg_level = level;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(len);
+  memcpy(CMSG_DATA(c), data, len);
+  return CMSG_SPACE(len);
+}
+
 /* Appends the pktinfo cmsg that makes a send leave from `local`; returns the bytes used. */
 static size_t local_to_pktinfo(const uint8_t *local, char *buf) {
-  struct cmsghdr *c = (struct cmsghdr *)buf;
   if (local[0] == 4) {
     struct in_pktinfo pi;
     memset(&pi, 0, sizeof pi);
     memcpy(&pi.ipi_ifindex, local + 4, 4);
     memcpy(&pi.ipi_spec_dst, local + 8, 4);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    return CMSG_SPACE(sizeof pi);
+    return put_cmsg(buf, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
   }
   struct in6_pktinfo pi;
   memset(&pi, 0, sizeof pi);
   memcpy(&pi.ipi6_ifindex, local + 4, 4);
   memcpy(&pi.ipi6_addr, local + 8, 16);
-  c->cmsg_level = IPPROTO_IPV6;
-  c->cmsg_type = IPV6_PKTINFO;
-  c->cmsg_len = CMSG_LEN(sizeof pi);
-  memcpy(CMSG_DATA(c), &pi, sizeof pi);
-  return CMSG_SPACE(sizeof pi);
+  return put_cmsg(buf, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
 }
 
 /*
@@ -407,13 +408,8 @@ static int32_t send_batch(int fd, const uint8_t *slab, const int32_t *offsets,
     if (local || j - d > 1) memset(&ctrl[n], 0, sizeof ctrl[n]);
     if (local) clen = local_to_pktinfo(local, ctrl[n].buf);
     if (j - d > 1) {
-      struct cmsghdr *c = (struct cmsghdr *)(ctrl[n].buf + clen);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
       uint16_t size = (uint16_t)seg;
-      memcpy(CMSG_DATA(c), &size, sizeof size);
-      clen += CMSG_SPACE(sizeof(uint16_t));
+      clen += put_cmsg(ctrl[n].buf + clen, SOL_UDP, UDP_SEGMENT, &size, sizeof size);
     }
     if (clen > 0) {
       h->msg_control = ctrl[n].buf;
